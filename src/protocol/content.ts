@@ -1,0 +1,94 @@
+import { ProtocolError } from './errors.js';
+import type { BodyFrame, HeaderFrame } from './frame.js';
+import type { BasicProperties, Method } from './spec.js';
+
+/** A method that carries content (basic.deliver, basic.return, basic.get-ok), with its content. */
+export interface ContentMessage<M extends Method = Method> {
+  method: M;
+  properties: BasicProperties;
+  /** The body; a view into the received bytes when it arrived in one frame. */
+  body: Buffer;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * Puts one channel's content-bearing method, content header and body frames back together.
+ *
+ * The spec requires the header to follow the method immediately and the body frames to follow the header
+ * with nothing else on the channel in between; anything out of that order is a 505 unexpected-frame.
+ * A body that arrives in a single frame is passed on as that frame's view, not copied.
+ */
+export class ContentAssembler {
+  private method: Method | null = null;
+  private properties: BasicProperties | null = null;
+  private bodySize = 0;
+  private received = 0;
+  private first: Buffer | null = null;
+  private gathered: Buffer | null = null;
+
+  /** True while a content-bearing method waits for its header or body. */
+  get busy(): boolean {
+    return this.method !== null;
+  }
+
+  /** Starts a message with its method. */
+  start(method: Method): void {
+    if (this.method !== null) {
+      throw new ProtocolError(505, `${method.name} arrived while the content of ${this.method.name} was incomplete`);
+    }
+    this.method = method;
+  }
+
+  /** Takes the content header; returns the message at once when its body is empty. */
+  header(frame: HeaderFrame): ContentMessage | null {
+    if (this.method === null || this.properties !== null) {
+      throw new ProtocolError(505, 'content header frame without a preceding content method');
+    }
+    this.properties = frame.properties;
+    this.bodySize = frame.bodySize;
+    return frame.bodySize === 0 ? this.complete(EMPTY) : null;
+  }
+
+  /** Takes a body frame; returns the message once the body is whole. */
+  body(frame: BodyFrame): ContentMessage | null {
+    if (this.properties === null) {
+      throw new ProtocolError(505, 'content body frame without a preceding content header');
+    }
+    const payload = frame.payload;
+    const total = this.received + payload.length;
+    if (total > this.bodySize) {
+      throw new ProtocolError(501, `content body of ${total} bytes exceeds the declared ${this.bodySize}`);
+    }
+    if (this.received === 0 && total === this.bodySize) return this.complete(payload);
+    if (this.gathered === null) {
+      if (this.first === null) {
+        this.first = payload;
+        this.received = total;
+        return null;
+      }
+      this.gathered = Buffer.allocUnsafe(this.bodySize);
+      this.first.copy(this.gathered, 0);
+      this.first = null;
+    }
+    payload.copy(this.gathered, this.received);
+    this.received = total;
+    return total === this.bodySize ? this.complete(this.gathered) : null;
+  }
+
+  /** Forgets a partial message (the channel closed). */
+  reset(): void {
+    this.method = null;
+    this.properties = null;
+    this.first = null;
+    this.gathered = null;
+    this.received = 0;
+    this.bodySize = 0;
+  }
+
+  private complete(body: Buffer): ContentMessage {
+    const message: ContentMessage = { method: this.method!, properties: this.properties!, body };
+    this.reset();
+    return message;
+  }
+}

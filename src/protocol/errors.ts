@@ -1,0 +1,184 @@
+/**
+ * The one error hierarchy of warren.
+ *
+ * Every error warren raises is a {@link WarrenError} with a stable string `code`; errors that come from
+ * the protocol carry the AMQP `replyCode` and, where known, the class/method that failed. `instanceof`
+ * works across duplicate installs of the package (two copies in one node_modules tree) because it is
+ * answered from a brand registered with `Symbol.for`, not from the prototype chain alone.
+ *
+ * @example
+ * ```ts
+ * try { await ch.queueDeclare({ queue: 'q', passive: true }); }
+ * catch (err) {
+ *   if (err instanceof ChannelError && err.replyCode === 404) { ... }
+ * }
+ * ```
+ * @module
+ */
+
+const KINDS = Symbol.for('warren.error.kinds');
+
+/** Reply codes that the spec classes as connection ("hard") errors; all others close only a channel. */
+const HARD_REPLY_CODES = new Set([320, 402, 501, 502, 503, 504, 505, 506, 530, 540, 541]);
+
+/** Reply codes whose cause is transient: retrying the same thing later may succeed. */
+const RECOVERABLE_REPLY_CODES = new Set([311, 313, 320, 405, 504, 506, 541]);
+
+/** Names of the AMQP reply codes, for `code` and messages (kept here so errors need no generated table). */
+const REPLY_CODE_NAMES: Readonly<Record<number, string>> = {
+  200: 'REPLY_SUCCESS',
+  311: 'CONTENT_TOO_LARGE',
+  312: 'NO_ROUTE',
+  313: 'NO_CONSUMERS',
+  320: 'CONNECTION_FORCED',
+  402: 'INVALID_PATH',
+  403: 'ACCESS_REFUSED',
+  404: 'NOT_FOUND',
+  405: 'RESOURCE_LOCKED',
+  406: 'PRECONDITION_FAILED',
+  501: 'FRAME_ERROR',
+  502: 'SYNTAX_ERROR',
+  503: 'COMMAND_INVALID',
+  504: 'CHANNEL_ERROR',
+  505: 'UNEXPECTED_FRAME',
+  506: 'RESOURCE_ERROR',
+  530: 'NOT_ALLOWED',
+  540: 'NOT_IMPLEMENTED',
+  541: 'INTERNAL_ERROR',
+};
+
+/** The symbolic name of an AMQP reply code (`404` → `"NOT_FOUND"`), or `"REPLY_<code>"` if unknown. */
+export function replyCodeName(replyCode: number): string {
+  return REPLY_CODE_NAMES[replyCode] ?? `REPLY_${replyCode}`;
+}
+
+/** True when the spec classes `replyCode` as a connection ("hard") error. */
+export function isHardReplyCode(replyCode: number): boolean {
+  return HARD_REPLY_CODES.has(replyCode);
+}
+
+/** What a {@link WarrenError} may carry besides its message. */
+export interface WarrenErrorOptions {
+  /** Stable machine-readable code, e.g. `"NOT_FOUND"`, `"ERR_CONNECTION_CLOSED"`. */
+  code?: string;
+  /** The AMQP reply code, when the error came from (or maps to) the protocol. */
+  replyCode?: number;
+  /** The AMQP reply text sent by the peer. */
+  replyText?: string;
+  /** Class id of the method that failed (0 when the peer did not name one). */
+  classId?: number;
+  /** Method id of the method that failed (0 when the peer did not name one). */
+  methodId?: number;
+  /** Human name of the failed method, e.g. `"queue.declare"`. */
+  methodName?: string;
+  /** Whether retrying (reconnecting, reopening) may succeed. Defaults from the reply code. */
+  recoverable?: boolean;
+  cause?: unknown;
+}
+
+/**
+ * Base class of every error warren raises.
+ *
+ * `code` is stable and meant for programs; `message` is for people and may change.
+ */
+export class WarrenError extends Error {
+  /** Brand of this class, used by `instanceof` across duplicate installs. Subclasses override it. */
+  static readonly kind: string = 'WarrenError';
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (value === null || typeof value !== 'object') return false;
+    const kinds = (value as { [KINDS]?: unknown })[KINDS];
+    if (Array.isArray(kinds)) return kinds.includes(this.kind);
+    return Function.prototype[Symbol.hasInstance].call(this, value);
+  }
+
+  readonly code: string;
+  readonly replyCode: number | undefined;
+  readonly replyText: string | undefined;
+  readonly classId: number | undefined;
+  readonly methodId: number | undefined;
+  readonly methodName: string | undefined;
+  readonly recoverable: boolean;
+  declare readonly [KINDS]: readonly string[];
+
+  constructor(message: string, options: WarrenErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    const kinds: string[] = [];
+    for (let c = new.target as unknown; typeof c === 'function' && c !== Error; c = Object.getPrototypeOf(c)) {
+      const kind = (c as { kind?: string }).kind;
+      if (kind !== undefined && !kinds.includes(kind)) kinds.push(kind);
+    }
+    Object.defineProperty(this, KINDS, { value: Object.freeze(kinds), enumerable: false });
+    Object.defineProperty(this, 'name', { value: new.target.name, enumerable: false, configurable: true });
+    this.replyCode = options.replyCode;
+    this.replyText = options.replyText;
+    this.classId = options.classId;
+    this.methodId = options.methodId;
+    this.methodName = options.methodName;
+    this.code = options.code ?? (options.replyCode !== undefined ? replyCodeName(options.replyCode) : 'ERR_WARREN');
+    this.recoverable =
+      options.recoverable ?? (options.replyCode !== undefined && RECOVERABLE_REPLY_CODES.has(options.replyCode));
+  }
+}
+
+/**
+ * Malformed or out-of-order input on the wire (or an attempt to encode something the protocol cannot
+ * carry). Carries the reply code the spec assigns: 501 frame-error, 502 syntax-error, 503
+ * command-invalid, 505 unexpected-frame, 540 not-implemented.
+ */
+export class ProtocolError extends WarrenError {
+  static override readonly kind: string = 'ProtocolError';
+  constructor(replyCode: number, message: string, options: Omit<WarrenErrorOptions, 'replyCode'> = {}) {
+    super(message, { recoverable: false, ...options, replyCode });
+  }
+}
+
+/** A value that cannot be encoded (a shortstr over 255 bytes, an unsupported table value...). */
+export class EncodeError extends WarrenError {
+  static override readonly kind: string = 'EncodeError';
+  constructor(message: string, options: WarrenErrorOptions = {}) {
+    super(message, { code: 'ERR_ENCODE', recoverable: false, ...options });
+  }
+}
+
+/**
+ * The connection failed or was closed: by the broker (connection.close with a reply code), by a socket
+ * error, a heartbeat timeout, or a failed handshake. Every channel of the connection fails with it.
+ */
+export class ConnectionError extends WarrenError {
+  static override readonly kind: string = 'ConnectionError';
+  constructor(message: string, options: WarrenErrorOptions = {}) {
+    super(message, { code: 'ERR_CONNECTION_CLOSED', recoverable: true, ...options });
+  }
+}
+
+/**
+ * A channel was closed: by a channel exception from the broker (404, 406, 403...), by the client, or
+ * because its connection closed. Only that channel is affected unless `cause` is a ConnectionError.
+ */
+export class ChannelError extends WarrenError {
+  static override readonly kind: string = 'ChannelError';
+  constructor(message: string, options: WarrenErrorOptions = {}) {
+    super(message, { code: 'ERR_CHANNEL_CLOSED', ...options });
+  }
+}
+
+/** Builds the error for a `connection.close` or `channel.close` received from the broker. */
+export function errorFromClose(
+  scope: 'connection' | 'channel',
+  close: { replyCode: number; replyText: string; classId: number; methodId: number },
+  methodName: string | undefined,
+): ConnectionError | ChannelError {
+  const where = methodName ? ` (on ${methodName})` : '';
+  const message = `${scope} closed by the broker: ${close.replyCode} ${replyCodeName(close.replyCode)} - ${close.replyText}${where}`;
+  const options: WarrenErrorOptions = {
+    replyCode: close.replyCode,
+    replyText: close.replyText,
+    classId: close.classId,
+    methodId: close.methodId,
+    methodName,
+    code: replyCodeName(close.replyCode),
+    recoverable: RECOVERABLE_REPLY_CODES.has(close.replyCode) || close.replyCode === 200,
+  };
+  return scope === 'connection' ? new ConnectionError(message, options) : new ChannelError(message, options);
+}

@@ -1,0 +1,353 @@
+/**
+ * AMQP frames: the encoder that writes method, content-header and body frames into a {@link BufferWriter},
+ * and the streaming {@link FrameDecoder} that turns bytes in any chunking into typed frames.
+ * @module
+ */
+import { ProtocolError } from './errors.js';
+import { BufferReader } from './reader.js';
+import {
+  type BasicProperties,
+  ClassId,
+  decodeBasicProperties,
+  decodeMethodPayload,
+  encodeBasicProperties,
+  encodeBasicPublish,
+  FRAME_BODY,
+  FRAME_END,
+  FRAME_HEADER,
+  FRAME_HEARTBEAT,
+  FRAME_METHOD,
+  FRAME_MIN_SIZE,
+  type Method,
+  type MethodInputs,
+  type MethodName,
+  encodeMethodPayload,
+} from './spec.js';
+import type { BufferWriter } from './writer.js';
+
+/** Bytes of frame overhead: type (1) + channel (2) + size (4) + frame-end (1). */
+export const FRAME_OVERHEAD = 8;
+const HEADER_SIZE = 7;
+
+/** The 8-byte protocol header a client sends first: `AMQP 0 0 9 1`. */
+export const PROTOCOL_HEADER: Buffer = Buffer.from([0x41, 0x4d, 0x51, 0x50, 0, 0, 9, 1]);
+
+/** A method frame. */
+export interface MethodFrame {
+  type: typeof FRAME_METHOD;
+  channel: number;
+  method: Method;
+}
+/** A content header frame. */
+export interface HeaderFrame {
+  type: typeof FRAME_HEADER;
+  channel: number;
+  classId: number;
+  bodySize: number;
+  properties: BasicProperties;
+}
+/** A content body frame; `payload` is a view into the received bytes. */
+export interface BodyFrame {
+  type: typeof FRAME_BODY;
+  channel: number;
+  payload: Buffer;
+}
+/** A heartbeat frame. */
+export interface HeartbeatFrame {
+  type: typeof FRAME_HEARTBEAT;
+  channel: 0;
+}
+export type Frame = MethodFrame | HeaderFrame | BodyFrame | HeartbeatFrame;
+
+function beginFrame(w: BufferWriter, type: number, channel: number): number {
+  w.ensure(HEADER_SIZE);
+  const at = w.pos;
+  w.buf[at] = type;
+  w.buf.writeUInt16BE(channel, at + 1);
+  w.pos += HEADER_SIZE;
+  return at;
+}
+
+function endFrame(w: BufferWriter, at: number): void {
+  w.buf.writeUInt32BE(w.pos - at - HEADER_SIZE, at + 3);
+  w.ensure(1);
+  w.buf[w.pos++] = FRAME_END;
+}
+
+/**
+ * Runs `encode` and, if it throws, drops whatever it wrote so a half-encoded frame never reaches the
+ * socket with the next flush.
+ */
+function atomically(w: BufferWriter, encode: () => void): void {
+  const mark = w.pos;
+  try {
+    encode();
+  } catch (err) {
+    w.rewind(mark);
+    throw err;
+  }
+}
+
+/** Writes one method frame. */
+export function writeMethodFrame<N extends MethodName>(
+  w: BufferWriter,
+  channel: number,
+  name: N,
+  args: MethodInputs[N],
+): void {
+  atomically(w, () => {
+    const at = beginFrame(w, FRAME_METHOD, channel);
+    encodeMethodPayload(w, name, args);
+    endFrame(w, at);
+  });
+}
+
+/** Writes a heartbeat frame. */
+export function writeHeartbeatFrame(w: BufferWriter): void {
+  w.ensure(FRAME_OVERHEAD);
+  const b = w.buf;
+  const p = w.pos;
+  b[p] = FRAME_HEARTBEAT;
+  b.writeUInt16BE(0, p + 1);
+  b.writeUInt32BE(0, p + 3);
+  b[p + 7] = FRAME_END;
+  w.pos += FRAME_OVERHEAD;
+}
+
+/** Content larger than this is not copied into the output buffer; its frames point at the caller's bytes. */
+export const COPY_BODY_LIMIT = 64 * 1024;
+
+/**
+ * Writes a whole publish: the basic.publish method frame, the content header and the body split into
+ * frames of at most `frameMax` bytes, all into `w` so that one socket write carries it.
+ *
+ * When the body is larger than {@link COPY_BODY_LIMIT}, the body bytes are not copied: the function
+ * returns the list of chunks (frame headers from `w` interleaved with views of `body`) to write in
+ * order instead, and leaves `w` with nothing pending.
+ */
+export function writePublish(
+  w: BufferWriter,
+  channel: number,
+  args: MethodInputs['basic.publish'],
+  properties: BasicProperties,
+  body: Uint8Array,
+  frameMax: number,
+): Buffer[] | null {
+  let chunks: Buffer[] | null = null;
+  atomically(w, () => {
+    let at = beginFrame(w, FRAME_METHOD, channel);
+    w.ensure(4);
+    w.buf.writeUInt32BE(0x003c0028, w.pos); // basic.publish: class 60, method 40
+    w.pos += 4;
+    encodeBasicPublish(w, args);
+    endFrame(w, at);
+    at = beginFrame(w, FRAME_HEADER, channel);
+    w.ensure(12);
+    w.buf.writeUInt32BE(ClassId.BASIC << 16, w.pos); // class id, weight 0
+    w.buf.writeUInt32BE(Math.floor(body.length / 4294967296), w.pos + 4);
+    w.buf.writeUInt32BE(body.length >>> 0, w.pos + 8);
+    w.pos += 12;
+    encodeBasicProperties(w, properties);
+    endFrame(w, at);
+    chunks = writeBodyFrames(w, channel, body, frameMax);
+  });
+  return chunks;
+}
+
+function writeBodyFrames(w: BufferWriter, channel: number, body: Uint8Array, frameMax: number): Buffer[] | null {
+  const maxPayload = frameMax - FRAME_OVERHEAD;
+  const copy = body.length <= COPY_BODY_LIMIT;
+  const chunks: Buffer[] | null = copy ? null : [];
+  const view = copy ? null : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  if (copy) w.ensure(body.length + Math.ceil(body.length / maxPayload) * FRAME_OVERHEAD);
+  for (let off = 0; off < body.length; off += maxPayload) {
+    const size = Math.min(maxPayload, body.length - off);
+    w.ensure(HEADER_SIZE + 1);
+    const p = w.pos;
+    w.buf[p] = FRAME_BODY;
+    w.buf.writeUInt16BE(channel, p + 1);
+    w.buf.writeUInt32BE(size, p + 3);
+    w.pos += HEADER_SIZE;
+    if (copy) {
+      w.buf.set(size === body.length ? body : body.subarray(off, off + size), w.pos);
+      w.pos += size;
+      w.buf[w.pos++] = FRAME_END;
+    } else {
+      chunks!.push(w.take()!, view!.subarray(off, off + size));
+      w.u8(FRAME_END);
+    }
+  }
+  if (chunks) {
+    const tail = w.take();
+    if (tail) chunks.push(tail);
+  }
+  return chunks;
+}
+
+/** Receives what a {@link FrameDecoder} decodes. */
+export interface FrameSink {
+  frame(frame: Frame): void;
+  /** A protocol violation; the decoder accepts no more input after it. */
+  error(err: ProtocolError): void;
+}
+
+/**
+ * Streaming frame decoder. Accepts bytes in any chunking, one byte at a time included.
+ *
+ * A frame that is whole inside a chunk is decoded in place (a body payload is a view, not a copy). A frame
+ * split across chunks is gathered into one buffer sized from its header, so gathering is linear. The
+ * declared size is checked against {@link maxFrameSize} from the 7-byte header alone, before anything is
+ * buffered, so a header declaring 4 GiB allocates nothing. The decoder never throws: a violation is
+ * reported once through `sink.error` and all later input is ignored.
+ */
+export class FrameDecoder {
+  /** Largest frame accepted (header + payload + end), the negotiated frame_max; 0 means no limit. */
+  maxFrameSize: number;
+  private failed = false;
+  private readonly header = Buffer.alloc(HEADER_SIZE);
+  private headerFill = 0;
+  private partial: Buffer | null = null;
+  private partialFill = 0;
+  private partialType = 0;
+  private partialChannel = 0;
+  private sawFrame = false;
+
+  constructor(
+    private readonly sink: FrameSink,
+    maxFrameSize = 128 * 1024,
+  ) {
+    this.maxFrameSize = Math.max(maxFrameSize, FRAME_MIN_SIZE);
+  }
+
+  /** True once a protocol violation has been reported. */
+  get hasFailed(): boolean {
+    return this.failed;
+  }
+
+  /** True while a frame is partly received (used to tell a stall mid-frame from an idle link). */
+  get midFrame(): boolean {
+    return this.headerFill > 0 || this.partial !== null;
+  }
+
+  push(chunk: Buffer): void {
+    if (this.failed) return;
+    try {
+      this.consume(chunk);
+    } catch (err) {
+      this.fail(
+        err instanceof ProtocolError
+          ? err
+          : new ProtocolError(501, `frame decoding failed: ${(err as Error).message}`, { cause: err }),
+      );
+    }
+  }
+
+  private fail(err: ProtocolError): void {
+    if (this.failed) return;
+    this.failed = true;
+    this.partial = null;
+    this.sink.error(err);
+  }
+
+  private consume(chunk: Buffer): void {
+    let off = 0;
+    const len = chunk.length;
+    while (off < len && !this.failed) {
+      if (this.partial !== null) {
+        const n = Math.min(this.partial.length - this.partialFill, len - off);
+        chunk.copy(this.partial, this.partialFill, off, off + n);
+        this.partialFill += n;
+        off += n;
+        if (this.partialFill === this.partial.length) {
+          const buf = this.partial;
+          this.partial = null;
+          this.finish(this.partialType, this.partialChannel, buf, 0, buf.length - 1);
+        }
+        continue;
+      }
+      let type: number;
+      let channel: number;
+      let size: number;
+      if (this.headerFill === 0 && len - off >= HEADER_SIZE) {
+        type = chunk[off]!;
+        channel = chunk.readUInt16BE(off + 1);
+        size = chunk.readUInt32BE(off + 3);
+        off += HEADER_SIZE;
+      } else {
+        const n = Math.min(HEADER_SIZE - this.headerFill, len - off);
+        chunk.copy(this.header, this.headerFill, off, off + n);
+        this.headerFill += n;
+        off += n;
+        if (this.headerFill < HEADER_SIZE) return;
+        this.headerFill = 0;
+        type = this.header[0]!;
+        channel = this.header.readUInt16BE(1);
+        size = this.header.readUInt32BE(3);
+      }
+      this.checkHeader(type, size);
+      if (this.failed) return;
+      if (len - off >= size + 1) {
+        this.finish(type, channel, chunk, off, off + size);
+        off += size + 1;
+      } else {
+        this.partial = Buffer.allocUnsafe(size + 1);
+        this.partialFill = 0;
+        this.partialType = type;
+        this.partialChannel = channel;
+      }
+    }
+  }
+
+  private checkHeader(type: number, size: number): void {
+    if (!this.sawFrame && type === 0x41) {
+      throw new ProtocolError(501, 'the server answered with a protocol header: it does not speak AMQP 0-9-1');
+    }
+    this.sawFrame = true;
+    if (type !== FRAME_METHOD && type !== FRAME_HEADER && type !== FRAME_BODY && type !== FRAME_HEARTBEAT) {
+      throw new ProtocolError(501, `unknown frame type ${type}`);
+    }
+    if (this.maxFrameSize > 0 && size + FRAME_OVERHEAD > this.maxFrameSize) {
+      throw new ProtocolError(
+        501,
+        `frame of ${size + FRAME_OVERHEAD} bytes exceeds the negotiated frame_max of ${this.maxFrameSize}`,
+      );
+    }
+  }
+
+  /** Decodes a whole frame whose payload is `buf[start, end)` and whose end octet is `buf[end]`. */
+  private finish(type: number, channel: number, buf: Buffer, start: number, end: number): void {
+    if (buf[end] !== FRAME_END) {
+      throw new ProtocolError(501, `bad frame-end octet 0x${buf[end]!.toString(16)} (expected 0xce)`);
+    }
+    let frame: Frame;
+    switch (type) {
+      case FRAME_METHOD:
+        frame = { type: FRAME_METHOD, channel, method: decodeMethodPayload(new BufferReader(buf, start, end)) };
+        break;
+      case FRAME_HEADER:
+        frame = decodeHeaderFrame(channel, new BufferReader(buf, start, end));
+        break;
+      case FRAME_BODY:
+        frame = { type: FRAME_BODY, channel, payload: buf.subarray(start, end) };
+        break;
+      default:
+        if (channel !== 0 || end !== start) {
+          throw new ProtocolError(501, `heartbeat frame must be empty on channel 0 (channel ${channel}, ${end - start} bytes)`);
+        }
+        frame = { type: FRAME_HEARTBEAT, channel: 0 };
+    }
+    this.sink.frame(frame);
+  }
+}
+
+function decodeHeaderFrame(channel: number, r: BufferReader): HeaderFrame {
+  const classId = r.u16();
+  r.u16(); // weight, unused
+  const bodySize = r.u64();
+  if (classId !== ClassId.BASIC) {
+    throw new ProtocolError(505, `content header for class ${classId}: only basic (60) carries content`);
+  }
+  const properties = decodeBasicProperties(r);
+  r.expectEnd('content header');
+  return { type: FRAME_HEADER, channel, classId, bodySize, properties };
+}

@@ -1,0 +1,99 @@
+import { ProtocolError } from './errors.js';
+
+const TWO_POW_32 = 4294967296;
+const MAX_SAFE_HIGH_WORD = 0x1fffff;
+
+/**
+ * A bounds-checked cursor over one frame payload. Every read checks the declared end of the payload
+ * (not the end of the underlying buffer, which may hold further frames), so malformed input surfaces
+ * as a 502 syntax-error instead of a RangeError or a read into the next frame.
+ */
+export class BufferReader {
+  constructor(
+    readonly buf: Buffer,
+    public pos: number,
+    public end: number,
+  ) {}
+
+  /** Bytes not yet read. */
+  get remaining(): number {
+    return this.end - this.pos;
+  }
+
+  need(n: number, what: string): void {
+    if (this.pos + n > this.end) {
+      throw new ProtocolError(502, `malformed payload: ${what} needs ${n} bytes, ${this.end - this.pos} left`);
+    }
+  }
+
+  u8(): number {
+    this.need(1, 'octet');
+    return this.buf[this.pos++]!;
+  }
+
+  u16(): number {
+    this.need(2, 'short');
+    const v = this.buf.readUInt16BE(this.pos);
+    this.pos += 2;
+    return v;
+  }
+
+  u32(): number {
+    this.need(4, 'long');
+    const v = this.buf.readUInt32BE(this.pos);
+    this.pos += 4;
+    return v;
+  }
+
+  /**
+   * An unsigned 64-bit integer as a JS number. Used for delivery tags and body sizes, which stay far
+   * below 2^53 in practice; a larger value is rejected rather than silently rounded.
+   */
+  u64(): number {
+    this.need(8, 'longlong');
+    const hi = this.buf.readUInt32BE(this.pos);
+    const lo = this.buf.readUInt32BE(this.pos + 4);
+    this.pos += 8;
+    if (hi > MAX_SAFE_HIGH_WORD) {
+      throw new ProtocolError(502, `malformed payload: 64-bit value ${(BigInt(hi) << 32n) | BigInt(lo)} exceeds 2^53`);
+    }
+    return hi * TWO_POW_32 + lo;
+  }
+
+  shortstr(): string {
+    const len = this.u8();
+    this.need(len, 'shortstr');
+    const s = this.buf.toString('utf8', this.pos, this.pos + len);
+    this.pos += len;
+    return s;
+  }
+
+  /** A long string's bytes, as a view into the frame (no copy). */
+  longBytes(): Buffer {
+    const len = this.u32();
+    this.need(len, 'longstr');
+    const b = this.buf.subarray(this.pos, this.pos + len);
+    this.pos += len;
+    return b;
+  }
+
+  longstr(): string {
+    const len = this.u32();
+    this.need(len, 'longstr');
+    const s = this.buf.toString('utf8', this.pos, this.pos + len);
+    this.pos += len;
+    return s;
+  }
+
+  /** A timestamp (seconds since the epoch, 64-bit) as a Date. */
+  timestamp(): Date {
+    return new Date(this.u64() * 1000);
+  }
+
+  /** Fails when bytes are left over: a method or header carries exactly its arguments. */
+  expectEnd(what: string): void {
+    if (this.pos !== this.end) {
+      throw new ProtocolError(502, `malformed payload: ${this.end - this.pos} unexpected trailing bytes after ${what}`);
+    }
+  }
+}

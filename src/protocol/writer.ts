@@ -1,0 +1,115 @@
+import { EncodeError } from './errors.js';
+
+const TWO_POW_32 = 4294967296;
+const DEFAULT_CAPACITY = 64 * 1024;
+
+/**
+ * An append-only, growing output buffer that hands out finished regions without copying.
+ *
+ * Bytes between `start` and `pos` are encoded but not yet taken. {@link take} returns them as a view and
+ * moves `start` forward; the region handed out is never written again, so it is safe to give to a socket
+ * that holds on to it until flushed. When the buffer is full, a fresh one is allocated and only the
+ * untaken bytes move, so frames for many publishes share one allocation and one socket write.
+ */
+export class BufferWriter {
+  buf: Buffer;
+  pos = 0;
+  start = 0;
+  private readonly capacity: number;
+
+  constructor(capacity = DEFAULT_CAPACITY) {
+    this.capacity = capacity;
+    this.buf = Buffer.allocUnsafe(capacity);
+  }
+
+  /** Number of encoded bytes not yet taken. */
+  get pending(): number {
+    return this.pos - this.start;
+  }
+
+  /** Makes room for `n` more bytes. */
+  ensure(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    const pending = this.pos - this.start;
+    const size = Math.max(this.capacity, pending + n, pending * 2);
+    const next = Buffer.allocUnsafe(size);
+    this.buf.copy(next, 0, this.start, this.pos);
+    this.buf = next;
+    this.start = 0;
+    this.pos = pending;
+  }
+
+  /** Returns the bytes encoded since the last take, as a view (no copy), or null when there are none. */
+  take(): Buffer | null {
+    if (this.pos === this.start) return null;
+    const out = this.buf.subarray(this.start, this.pos);
+    this.start = this.pos;
+    return out;
+  }
+
+  /** Drops bytes encoded since the last take (used when an encode fails half way). */
+  rewind(to: number): void {
+    this.pos = to;
+  }
+
+  u8(v: number): void {
+    this.ensure(1);
+    this.buf[this.pos++] = v;
+  }
+
+  u16(v: number): void {
+    this.ensure(2);
+    this.buf.writeUInt16BE(v, this.pos);
+    this.pos += 2;
+  }
+
+  u32(v: number): void {
+    this.ensure(4);
+    this.buf.writeUInt32BE(v, this.pos);
+    this.pos += 4;
+  }
+
+  u64(v: number, field: string): void {
+    if (!Number.isSafeInteger(v) || v < 0) {
+      throw new EncodeError(`${field} must be a non-negative safe integer, got ${v}`);
+    }
+    this.ensure(8);
+    this.buf.writeUInt32BE(Math.floor(v / TWO_POW_32), this.pos);
+    this.buf.writeUInt32BE(v >>> 0, this.pos + 4);
+    this.pos += 8;
+  }
+
+  shortstr(s: string, field: string): void {
+    if (typeof s !== 'string') throw new EncodeError(`${field} must be a string, got ${typeof s}`);
+    this.ensure(1 + s.length * 3);
+    const n = this.buf.write(s, this.pos + 1, 'utf8');
+    if (n > 255) throw new EncodeError(`${field} must be at most 255 bytes (UTF-8), got ${n}`);
+    this.buf[this.pos] = n;
+    this.pos += 1 + n;
+  }
+
+  longstr(s: string | Uint8Array, field: string): void {
+    if (typeof s === 'string') {
+      this.ensure(4 + s.length * 3);
+      const n = this.buf.write(s, this.pos + 4, 'utf8');
+      this.buf.writeUInt32BE(n, this.pos);
+      this.pos += 4 + n;
+      return;
+    }
+    if (!(s instanceof Uint8Array)) throw new EncodeError(`${field} must be a string or bytes, got ${typeof s}`);
+    this.u32(s.length);
+    this.bytes(s);
+  }
+
+  bytes(b: Uint8Array): void {
+    this.ensure(b.length);
+    this.buf.set(b, this.pos);
+    this.pos += b.length;
+  }
+
+  timestamp(d: Date, field: string): void {
+    const ms = d instanceof Date ? d.getTime() : Number.NaN;
+    if (!Number.isFinite(ms) || ms < 0) throw new EncodeError(`${field} must be a valid Date after 1970, got ${String(d)}`);
+    this.u64(Math.floor(ms / 1000), field);
+  }
+}

@@ -1,0 +1,13 @@
+import { defineConfig } from 'tsup';
+
+export default defineConfig({
+  entry: { index: 'src/index.ts', 'sync-worker': 'src/sync/worker.ts', cli: 'src/cli/main.ts' },
+  format: ['esm', 'cjs'],
+  dts: { entry: { index: 'src/index.ts' } },
+  target: 'node20',
+  platform: 'node',
+  sourcemap: true,
+  clean: true,
+  splitting: false,
+  treeshake: true,
+});
