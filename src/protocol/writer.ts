@@ -8,8 +8,11 @@ const DEFAULT_CAPACITY = 64 * 1024;
  *
  * Bytes between `start` and `pos` are encoded but not yet taken. {@link take} returns them as a view and
  * moves `start` forward; the region handed out is never written again, so it is safe to give to a socket
- * that holds on to it until flushed. When the buffer is full, a fresh one is allocated and only the
- * untaken bytes move, so frames for many publishes share one allocation and one socket write.
+ * that holds on to it until flushed. Frames for many publishes thus share one allocation and one write.
+ *
+ * Offsets stay valid while encoding: growing copies the untaken bytes to the same offsets of the larger
+ * buffer, so an encoder may remember where a length field is and fill it in later. A fresh buffer is only
+ * started by {@link take}, between frames, when little room is left.
  */
 export class BufferWriter {
   buf: Buffer;
@@ -30,13 +33,9 @@ export class BufferWriter {
   /** Makes room for `n` more bytes. */
   ensure(n: number): void {
     if (this.pos + n <= this.buf.length) return;
-    const pending = this.pos - this.start;
-    const size = Math.max(this.capacity, pending + n, pending * 2);
-    const next = Buffer.allocUnsafe(size);
-    this.buf.copy(next, 0, this.start, this.pos);
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
+    this.buf.copy(next, this.start, this.start, this.pos);
     this.buf = next;
-    this.start = 0;
-    this.pos = pending;
   }
 
   /** Returns the bytes encoded since the last take, as a view (no copy), or null when there are none. */
@@ -44,12 +43,18 @@ export class BufferWriter {
     if (this.pos === this.start) return null;
     const out = this.buf.subarray(this.start, this.pos);
     this.start = this.pos;
+    if (this.buf.length - this.pos < this.capacity / 4 || this.buf.length > this.capacity * 4) {
+      // The taken bytes belong to the socket now; start over in a new buffer (a grown one is let go).
+      this.buf = Buffer.allocUnsafe(this.capacity);
+      this.start = 0;
+      this.pos = 0;
+    }
     return out;
   }
 
-  /** Drops bytes encoded since the last take (used when an encode fails half way). */
+  /** Drops bytes encoded after `to` (used when an encode fails half way). */
   rewind(to: number): void {
-    this.pos = to;
+    if (to >= this.start && to <= this.pos) this.pos = to;
   }
 
   u8(v: number): void {

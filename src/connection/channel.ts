@@ -1,0 +1,557 @@
+import { EventEmitter } from 'node:events';
+import { type ContentMessage, ContentAssembler } from '../protocol/content.js';
+import { ChannelError, ConnectionError, ProtocolError, errorFromClose } from '../protocol/errors.js';
+import type { FieldTable } from '../protocol/field-table.js';
+import { type Frame, writeMethodFrame, writePublish } from '../protocol/frame.js';
+import {
+  type BasicProperties,
+  FRAME_BODY,
+  FRAME_HEADER,
+  FRAME_METHOD,
+  METHODS_BY_KEY,
+  type Method,
+  type MethodInputs,
+  type MethodName,
+  type MethodOf,
+  methodKey,
+} from '../protocol/spec.js';
+import { ConfirmTracker } from './confirm-tracker.js';
+import type { FrameOutput } from './frame-output.js';
+import { Lifecycle, type LifecycleState } from './lifecycle.js';
+import { RpcQueue } from './rpc-queue.js';
+
+/** What a channel needs from its connection. */
+export interface ChannelHost {
+  readonly output: FrameOutput;
+  readonly frameMax: number;
+  /** The channel finished closing; its id may be reused. */
+  releaseChannel(id: number): void;
+  /** A protocol violation on this channel: the whole connection must close. */
+  protocolError(err: ProtocolError): void;
+}
+
+/** A message delivered to a consumer. */
+export interface Delivery {
+  consumerTag: string;
+  deliveryTag: number;
+  redelivered: boolean;
+  exchange: string;
+  routingKey: string;
+  properties: BasicProperties;
+  body: Buffer;
+}
+
+/** A message fetched with basic.get. */
+export interface GetMessage {
+  deliveryTag: number;
+  redelivered: boolean;
+  exchange: string;
+  routingKey: string;
+  /** Messages left in the queue. */
+  messageCount: number;
+  properties: BasicProperties;
+  body: Buffer;
+}
+
+/** A mandatory message the broker could not route, sent back with basic.return. */
+export interface ReturnedMessage {
+  replyCode: number;
+  replyText: string;
+  exchange: string;
+  routingKey: string;
+  properties: BasicProperties;
+  body: Buffer;
+}
+
+/** Options of {@link Channel.basicPublish}. */
+export interface PublishOptions {
+  exchange?: string;
+  routingKey?: string;
+  /** Return the message (basic.return) when no queue is bound for it. */
+  mandatory?: boolean;
+}
+
+/** Options of {@link Channel.basicConsume}. */
+export interface ConsumeOptions {
+  queue: string;
+  /** Empty or absent: the broker makes one up. */
+  consumerTag?: string;
+  noAck?: boolean;
+  exclusive?: boolean;
+  noLocal?: boolean;
+  arguments?: FieldTable;
+}
+
+/** Events a channel emits. A channel never emits `'error'`. */
+export interface ChannelEvents {
+  /** The channel closed; `error` is set unless the client closed it. */
+  close: [error: ChannelError | ConnectionError | undefined];
+  /** The broker returned an unroutable mandatory message. */
+  return: [message: ReturnedMessage];
+  /** The broker cancelled a consumer (queue deleted, node down...). */
+  cancel: [consumerTag: string];
+  /** channel.flow from the broker. */
+  flow: [active: boolean];
+  /** A consumer callback threw; the channel carries on. */
+  consumerError: [error: unknown, delivery: Delivery];
+}
+
+type Settled = { multiple: boolean };
+type MaybeOptions = boolean | Settled | undefined;
+const RESOLVED = Promise.resolve();
+
+function multipleOf(options: MaybeOptions): boolean {
+  return typeof options === 'boolean' ? options : (options?.multiple ?? false);
+}
+
+/**
+ * An AMQP channel. Synchronous methods are queued and answered in order; a channel exception rejects the
+ * call with a {@link ChannelError} carrying the reply code and the failed method, and closes only this
+ * channel. Never emits `'error'`: listen to `'close'`.
+ *
+ * @example
+ * ```ts
+ * const ch = await conn.createChannel();
+ * await ch.queueDeclare({ queue: 'jobs', durable: true });
+ * await ch.confirmSelect();
+ * await ch.basicPublish({ routingKey: 'jobs' }, Buffer.from('hi'), { deliveryMode: 2 }); // resolves on the broker's ack
+ * ```
+ */
+export class Channel extends EventEmitter<ChannelEvents> {
+  private readonly lifecycle: Lifecycle;
+  private readonly rpc: RpcQueue;
+  private readonly assembler = new ContentAssembler();
+  private readonly consumers = new Map<string, (delivery: Delivery) => void>();
+  private confirms: ConfirmTracker | null = null;
+  private closeError: ChannelError | ConnectionError | undefined;
+  private closeWaiters: Array<() => void> = [];
+  private flowIsActive = true;
+
+  constructor(
+    private readonly host: ChannelHost,
+    /** The channel number on the connection. */
+    readonly id: number,
+  ) {
+    super();
+    this.lifecycle = new Lifecycle();
+    this.rpc = new RpcQueue((name, args) => this.send(name, args as never));
+  }
+
+  /** opening, open, closing or closed. */
+  get state(): LifecycleState {
+    return this.lifecycle.state;
+  }
+
+  /** True when the channel can be used. */
+  get isOpen(): boolean {
+    return this.lifecycle.state === 'open';
+  }
+
+  /** True after {@link confirmSelect}. */
+  get confirmMode(): boolean {
+    return this.confirms !== null;
+  }
+
+  /** Publishes sent in confirm mode and not yet acked or nacked. */
+  get unconfirmed(): number {
+    return this.confirms?.size ?? 0;
+  }
+
+  /** False while the broker has paused this channel with channel.flow. */
+  get flowActive(): boolean {
+    return this.flowIsActive;
+  }
+
+  /** Why the channel closed, once it has. */
+  get error(): ChannelError | ConnectionError | undefined {
+    return this.closeError;
+  }
+
+  /** @internal Sends channel.open; called by the connection. */
+  async open(): Promise<this> {
+    await this.rpc.call('channel.open', {}, ['channel.open-ok']);
+    this.lifecycle.move('open');
+    return this;
+  }
+
+  exchangeDeclare(a: {
+    exchange: string;
+    type?: string;
+    passive?: boolean;
+    durable?: boolean;
+    autoDelete?: boolean;
+    internal?: boolean;
+    arguments?: FieldTable;
+  }): Promise<void> {
+    return this.call('exchange.declare', a, 'exchange.declare-ok');
+  }
+
+  exchangeDelete(a: { exchange: string; ifUnused?: boolean }): Promise<void> {
+    return this.call('exchange.delete', a, 'exchange.delete-ok');
+  }
+
+  exchangeBind(a: { destination: string; source: string; routingKey?: string; arguments?: FieldTable }): Promise<void> {
+    return this.call('exchange.bind', a, 'exchange.bind-ok');
+  }
+
+  exchangeUnbind(a: { destination: string; source: string; routingKey?: string; arguments?: FieldTable }): Promise<void> {
+    return this.call('exchange.unbind', a, 'exchange.unbind-ok');
+  }
+
+  /** Declares a queue; `queue: ''` lets the broker name it. */
+  async queueDeclare(a: {
+    queue?: string;
+    passive?: boolean;
+    durable?: boolean;
+    exclusive?: boolean;
+    autoDelete?: boolean;
+    arguments?: FieldTable;
+  }): Promise<{ queue: string; messageCount: number; consumerCount: number }> {
+    const ok = await this.call<'queue.declare', MethodOf<'queue.declare-ok'>>('queue.declare', a, 'queue.declare-ok');
+    return { queue: ok.queue, messageCount: ok.messageCount, consumerCount: ok.consumerCount };
+  }
+
+  queueBind(a: { queue: string; exchange: string; routingKey?: string; arguments?: FieldTable }): Promise<void> {
+    return this.call('queue.bind', a, 'queue.bind-ok');
+  }
+
+  queueUnbind(a: { queue: string; exchange: string; routingKey?: string; arguments?: FieldTable }): Promise<void> {
+    return this.call('queue.unbind', a, 'queue.unbind-ok');
+  }
+
+  async queuePurge(a: { queue: string }): Promise<{ messageCount: number }> {
+    const ok = await this.call<'queue.purge', MethodOf<'queue.purge-ok'>>('queue.purge', a, 'queue.purge-ok');
+    return { messageCount: ok.messageCount };
+  }
+
+  async queueDelete(a: { queue: string; ifUnused?: boolean; ifEmpty?: boolean }): Promise<{ messageCount: number }> {
+    const ok = await this.call<'queue.delete', MethodOf<'queue.delete-ok'>>('queue.delete', a, 'queue.delete-ok');
+    return { messageCount: ok.messageCount };
+  }
+
+  /** Limits unacknowledged deliveries: per consumer, or per channel with `global`. */
+  basicQos(a: { prefetchCount?: number; prefetchSize?: number; global?: boolean }): Promise<void> {
+    return this.call('basic.qos', a, 'basic.qos-ok');
+  }
+
+  /** Puts the channel in confirm mode: from now on publishes resolve on the broker's ack. */
+  async confirmSelect(): Promise<void> {
+    if (this.confirms) return;
+    await this.rpc.call('confirm.select', {}, ['confirm.select-ok'], () => {
+      this.confirms = new ConfirmTracker();
+    });
+  }
+
+  txSelect(): Promise<void> {
+    return this.call('tx.select', {}, 'tx.select-ok');
+  }
+
+  txCommit(): Promise<void> {
+    return this.call('tx.commit', {}, 'tx.commit-ok');
+  }
+
+  txRollback(): Promise<void> {
+    return this.call('tx.rollback', {}, 'tx.rollback-ok');
+  }
+
+  /** Asks the broker to redeliver unacknowledged messages. */
+  basicRecover(a: { requeue?: boolean } = {}): Promise<void> {
+    return this.call('basic.recover', { requeue: a.requeue ?? true }, 'basic.recover-ok');
+  }
+
+  /**
+   * Publishes a message. The method, header and body frames are encoded into the connection's output
+   * buffer at once (call order is wire order) and written with the rest of this tick's frames.
+   *
+   * Resolves: in confirm mode when the broker acks; otherwise once written, after waiting for the socket
+   * to drain if its buffer is full. Rejects on nack (code `ERR_PUBLISH_NACKED`) and when the channel closes
+   * before the ack. A `mandatory` message that cannot be routed comes back as a `'return'` event.
+   */
+  basicPublish(options: PublishOptions, body: Uint8Array | string, properties: BasicProperties = {}): Promise<void> {
+    if (this.lifecycle.state !== 'open') return Promise.reject(this.notOpen('basic.publish'));
+    const bytes = typeof body === 'string' ? Buffer.from(body) : body;
+    const output = this.host.output;
+    let chunks: Buffer[] | null;
+    try {
+      chunks = writePublish(output.writer, this.id, options, properties, bytes, this.host.frameMax);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (chunks === null) output.flushSoon();
+    else output.writeChunks(chunks);
+    const confirms = this.confirms;
+    if (confirms !== null) {
+      return new Promise<void>((resolve, reject) => {
+        confirms.add({ resolve, reject });
+      });
+    }
+    return output.needsDrain ? output.waitForDrain() : RESOLVED;
+  }
+
+  /**
+   * Starts a consumer; `onMessage` runs synchronously for each delivery, in order.
+   * @returns the consumer tag (made up by the broker when not given).
+   */
+  basicConsume(options: ConsumeOptions, onMessage: (delivery: Delivery) => void): Promise<{ consumerTag: string }> {
+    const given = options.consumerTag ?? '';
+    return this.rpc.call<'basic.consume', { consumerTag: string }>(
+      'basic.consume',
+      { ...options, consumerTag: given },
+      ['basic.consume-ok'],
+      (ok) => {
+        this.consumers.set(ok.consumerTag, onMessage);
+      },
+    ).then((ok) => ({ consumerTag: ok.consumerTag }));
+  }
+
+  /** Stops a consumer. Deliveries already sent still reach its callback until the broker confirms. */
+  async basicCancel(consumerTag: string): Promise<void> {
+    await this.rpc.call('basic.cancel', { consumerTag }, ['basic.cancel-ok']);
+    this.consumers.delete(consumerTag);
+  }
+
+  /** Fetches one message, or null when the queue is empty. */
+  async basicGet(a: { queue: string; noAck?: boolean }): Promise<GetMessage | null> {
+    const reply = await this.rpc.call<'basic.get', ContentMessage<MethodOf<'basic.get-ok'>> | null>(
+      'basic.get',
+      a,
+      ['basic.get-ok', 'basic.get-empty'],
+    );
+    if (reply === null) return null;
+    const m = reply.method;
+    return {
+      deliveryTag: m.deliveryTag,
+      redelivered: m.redelivered,
+      exchange: m.exchange,
+      routingKey: m.routingKey,
+      messageCount: m.messageCount,
+      properties: reply.properties,
+      body: reply.body,
+    };
+  }
+
+  /**
+   * Acknowledges a delivery (`multiple`: and all earlier ones). Returns false, sending nothing, when the
+   * channel is no longer open: its delivery tags died with it.
+   */
+  basicAck(deliveryTag: number, options?: MaybeOptions): boolean {
+    return this.sendIfOpen('basic.ack', { deliveryTag, multiple: multipleOf(options) });
+  }
+
+  /** Negatively acknowledges; `requeue` defaults to true. Returns false when the channel is not open. */
+  basicNack(
+    deliveryTag: number,
+    options?: MaybeOptions | { multiple?: boolean; requeue?: boolean },
+    requeue?: boolean,
+  ): boolean {
+    const o = typeof options === 'object' ? (options as { requeue?: boolean }) : undefined;
+    return this.sendIfOpen('basic.nack', {
+      deliveryTag,
+      multiple: multipleOf(options as MaybeOptions),
+      requeue: requeue ?? o?.requeue ?? true,
+    });
+  }
+
+  /** Rejects one delivery; `requeue` defaults to true. Returns false when the channel is not open. */
+  basicReject(deliveryTag: number, options?: boolean | { requeue?: boolean }): boolean {
+    const requeue = typeof options === 'boolean' ? options : (options?.requeue ?? true);
+    return this.sendIfOpen('basic.reject', { deliveryTag, requeue });
+  }
+
+  /** Closes the channel; resolves when the broker confirmed. Idempotent. */
+  async close(): Promise<void> {
+    const state = this.lifecycle.state;
+    if (state === 'closed') return;
+    if (state === 'closing') return this.waitClosed();
+    this.lifecycle.move('closing');
+    try {
+      this.send('channel.close', { replyCode: 200, replyText: 'closed by client', classId: 0, methodId: 0 });
+    } catch {
+      // The connection is gone; finishing locally is all that is left.
+    }
+    return this.waitClosed();
+  }
+
+  /** @internal Handles a frame for this channel; throws ProtocolError on a violation. */
+  onFrame(frame: Frame): void {
+    if (this.lifecycle.state === 'closing') {
+      // After sending channel.close, only close and close-ok matter (spec 2.3.5.2).
+      if (frame.type === FRAME_METHOD) this.onClosingMethod(frame.method);
+      return;
+    }
+    let message: ContentMessage | null;
+    if (frame.type === FRAME_METHOD) {
+      const m = frame.method;
+      if (m.name === 'basic.deliver' || m.name === 'basic.return' || m.name === 'basic.get-ok') {
+        this.assembler.start(m);
+        return;
+      }
+      if (this.assembler.busy) {
+        throw new ProtocolError(505, `${m.name} arrived on channel ${this.id} while message content was incomplete`);
+      }
+      this.onMethod(m);
+      return;
+    }
+    if (frame.type === FRAME_HEADER) message = this.assembler.header(frame);
+    else if (frame.type === FRAME_BODY) message = this.assembler.body(frame);
+    else throw new ProtocolError(505, `heartbeat frame on channel ${this.id}`);
+    if (message !== null) this.onContent(message);
+  }
+
+  /** @internal The connection closed: fail everything with `err`. */
+  connectionClosed(err: ConnectionError): void {
+    this.finish(
+      new ConnectionError(`channel ${this.id} closed because its connection closed: ${err.message}`, {
+        code: err.code,
+        replyCode: err.replyCode,
+        replyText: err.replyText,
+        recoverable: err.recoverable,
+        cause: err,
+      }),
+    );
+  }
+
+  private call<N extends MethodName, R = void>(name: N, args: MethodInputs[N], reply: MethodName): Promise<R> {
+    if (this.lifecycle.state !== 'open') return Promise.reject(this.notOpen(name));
+    return this.rpc.call<N, R>(name, args, [reply]);
+  }
+
+  private send<N extends MethodName>(name: N, args: MethodInputs[N]): void {
+    writeMethodFrame(this.host.output.writer, this.id, name, args);
+    this.host.output.flushSoon();
+  }
+
+  private sendIfOpen<N extends MethodName>(name: N, args: MethodInputs[N]): boolean {
+    if (this.lifecycle.state !== 'open') return false;
+    this.send(name, args);
+    return true;
+  }
+
+  private onMethod(m: Method): void {
+    switch (m.name) {
+      case 'basic.ack':
+        this.requireConfirms(m.name).settle(m.deliveryTag, m.multiple);
+        return;
+      case 'basic.nack':
+        this.requireConfirms(m.name).settle(
+          m.deliveryTag,
+          m.multiple,
+          new ChannelError(`broker nacked publish ${m.deliveryTag}`, { code: 'ERR_PUBLISH_NACKED', recoverable: true }),
+        );
+        return;
+      case 'basic.cancel':
+        this.consumers.delete(m.consumerTag);
+        if (!m.nowait) this.send('basic.cancel-ok', { consumerTag: m.consumerTag });
+        this.emit('cancel', m.consumerTag);
+        return;
+      case 'channel.flow':
+        this.flowIsActive = m.active;
+        this.send('channel.flow-ok', { active: m.active });
+        this.emit('flow', m.active);
+        return;
+      case 'channel.close':
+        this.send('channel.close-ok', {});
+        this.finish(errorFromClose('channel', m, methodNameOf(m.classId, m.methodId)) as ChannelError);
+        return;
+      case 'basic.get-empty':
+        if (this.rpc.reply(m.name, null)) return;
+        break;
+      default:
+        if (this.rpc.reply(m.name, m)) return;
+    }
+    const awaiting = this.rpc.awaiting;
+    throw new ProtocolError(
+      505,
+      `unexpected ${m.name} on channel ${this.id}${awaiting.length ? ` (awaiting ${awaiting.join(' or ')})` : ''}`,
+    );
+  }
+
+  private onClosingMethod(m: Method): void {
+    if (m.name === 'channel.close-ok') {
+      this.finish(undefined);
+    } else if (m.name === 'channel.close') {
+      // Both sides closed at once: answer, and finish with the broker's reason.
+      this.send('channel.close-ok', {});
+      this.finish(errorFromClose('channel', m, methodNameOf(m.classId, m.methodId)) as ChannelError);
+    }
+  }
+
+  private onContent(message: ContentMessage): void {
+    const m = message.method;
+    if (m.name === 'basic.deliver') {
+      const delivery: Delivery = {
+        consumerTag: m.consumerTag,
+        deliveryTag: m.deliveryTag,
+        redelivered: m.redelivered,
+        exchange: m.exchange,
+        routingKey: m.routingKey,
+        properties: message.properties,
+        body: message.body,
+      };
+      const consumer = this.consumers.get(m.consumerTag);
+      if (consumer === undefined) {
+        // Not ours to handle (a consumer we no longer know): give it back rather than leave it unacked.
+        this.send('basic.reject', { deliveryTag: m.deliveryTag, requeue: true });
+        return;
+      }
+      try {
+        consumer(delivery);
+      } catch (err) {
+        if (this.listenerCount('consumerError') > 0) this.emit('consumerError', err, delivery);
+        else process.emitWarning(`warren: consumer ${m.consumerTag} threw: ${(err as Error)?.message ?? err}`);
+      }
+    } else if (m.name === 'basic.return') {
+      this.emit('return', {
+        replyCode: m.replyCode,
+        replyText: m.replyText,
+        exchange: m.exchange,
+        routingKey: m.routingKey,
+        properties: message.properties,
+        body: message.body,
+      });
+    } else if (!this.rpc.reply(m.name, message)) {
+      throw new ProtocolError(505, `unexpected ${m.name} on channel ${this.id}`);
+    }
+  }
+
+  private requireConfirms(name: string): ConfirmTracker {
+    if (this.confirms === null) throw new ProtocolError(503, `${name} on channel ${this.id}, which is not in confirm mode`);
+    return this.confirms;
+  }
+
+  private notOpen(what: string): ChannelError | ConnectionError {
+    if (this.closeError instanceof ConnectionError) return this.closeError;
+    return new ChannelError(`cannot ${what}: channel ${this.id} is ${this.lifecycle.state}`, {
+      code: 'ERR_CHANNEL_CLOSED',
+      cause: this.closeError,
+      recoverable: true,
+    });
+  }
+
+  private waitClosed(): Promise<void> {
+    if (this.lifecycle.state === 'closed') return RESOLVED;
+    return new Promise((resolve) => this.closeWaiters.push(resolve));
+  }
+
+  /** The one way a channel ends: settle everything, release the id, tell listeners. */
+  private finish(err: ChannelError | ConnectionError | undefined): void {
+    if (!this.lifecycle.move('closed')) return;
+    this.closeError = err;
+    const failure =
+      err ?? new ChannelError(`channel ${this.id} was closed by the client`, { code: 'ERR_CHANNEL_CLOSED', recoverable: false });
+    this.rpc.failAll(failure);
+    this.confirms?.failAll(failure);
+    this.assembler.reset();
+    this.consumers.clear();
+    this.host.releaseChannel(this.id);
+    const waiters = this.closeWaiters;
+    this.closeWaiters = [];
+    for (const w of waiters) w();
+    this.emit('close', err);
+  }
+}
+
+/** The name of a method from its ids, as reported in close methods (undefined for 0/0). */
+export function methodNameOf(classId: number, methodId: number): string | undefined {
+  return METHODS_BY_KEY.get(methodKey(classId, methodId))?.name;
+}

@@ -1,0 +1,431 @@
+import { EventEmitter } from 'node:events';
+import type { Duplex } from 'node:stream';
+import { ConnectionError, ProtocolError, WarrenError, errorFromClose } from '../protocol/errors.js';
+import type { FieldTable } from '../protocol/field-table.js';
+import { type Frame, FrameDecoder, PROTOCOL_HEADER, writeHeartbeatFrame, writeMethodFrame } from '../protocol/frame.js';
+import { FRAME_HEARTBEAT, FRAME_METHOD, type Method, type MethodInputs, type MethodName } from '../protocol/spec.js';
+import { Channel, type ChannelHost, methodNameOf } from './channel.js';
+import { FrameOutput } from './frame-output.js';
+import { negotiate, startOk, type Tuned } from './handshake.js';
+import { Heartbeat } from './heartbeat.js';
+import { Lifecycle, type LifecycleState } from './lifecycle.js';
+import type { ResolvedConnectOptions } from './options.js';
+
+/** How long close() waits for the broker's close-ok before dropping the socket. */
+const CLOSE_TIMEOUT_MS = 5000;
+
+/** Events a connection emits. A connection never emits `'error'`: failures arrive with `'close'`. */
+export interface ConnectionEvents {
+  /** The connection closed; `error` is set unless the client closed it. */
+  close: [error: ConnectionError | undefined];
+  /** The broker stopped reading from this connection (a resource alarm). */
+  blocked: [reason: string];
+  unblocked: [];
+  /** Every lifecycle transition. */
+  state: [to: LifecycleState, from: LifecycleState];
+}
+
+/**
+ * An open AMQP connection. Create it with {@link connect}; open channels with {@link createChannel}.
+ *
+ * @example
+ * ```ts
+ * const conn = await connect('amqp://guest:guest@127.0.0.1:5672/%2F?heartbeat=30');
+ * conn.on('close', (err) => err && console.error('lost', err.code));
+ * const ch = await conn.createChannel();
+ * await conn.close();
+ * ```
+ */
+export class Connection extends EventEmitter<ConnectionEvents> implements ChannelHost {
+  /** What the broker said about itself in connection.start. */
+  serverProperties: FieldTable = {};
+  /** Negotiated limits (valid once open). */
+  frameMax = 4096;
+  channelMax = 0;
+  heartbeatSeconds = 0;
+  readonly output: FrameOutput;
+  private readonly lifecycle: Lifecycle;
+  private readonly decoder: FrameDecoder;
+  private heartbeat: Heartbeat | undefined;
+  private readonly channels = new Map<number, Channel>();
+  private nextChannelId = 1;
+  private handshake: { resolve(): void; reject(err: Error): void; step: 'start' | 'tune' | 'open' } | undefined;
+  private handshakeTimer: NodeJS.Timeout | undefined;
+  private closeTimer: NodeJS.Timeout | undefined;
+  private closeWaiters: Array<() => void> = [];
+  private closeReason: ConnectionError | undefined;
+  private pendingSecret: { resolve(): void; reject(err: Error): void } | undefined;
+  private blockedReason: string | undefined;
+  private streamError: Error | undefined;
+
+  private constructor(
+    private readonly stream: Duplex,
+    private readonly options: ResolvedConnectOptions,
+  ) {
+    super();
+    this.lifecycle = new Lifecycle((from, to) => this.emit('state', to, from));
+    this.output = new FrameOutput(stream);
+    this.decoder = new FrameDecoder({
+      frame: (frame) => this.onFrame(frame),
+      error: (err) => this.protocolError(err),
+    });
+    stream.on('data', this.onData);
+    stream.on('error', this.onStreamError);
+    stream.on('close', this.onStreamClose);
+    stream.on('end', this.onStreamEnd);
+  }
+
+  /**
+   * Runs the AMQP handshake over an already connected stream. Rejects (and destroys the stream) when
+   * the handshake fails or does not finish before `deadline` (epoch ms).
+   * @internal Use {@link connect}.
+   */
+  static async open(stream: Duplex, options: ResolvedConnectOptions, deadline: number): Promise<Connection> {
+    const conn = new Connection(stream, options);
+    await conn.start(deadline);
+    return conn;
+  }
+
+  /** opening, open, closing or closed. */
+  get state(): LifecycleState {
+    return this.lifecycle.state;
+  }
+
+  get isOpen(): boolean {
+    return this.lifecycle.state === 'open';
+  }
+
+  /** The reason given with connection.blocked, while blocked. */
+  get blocked(): string | undefined {
+    return this.blockedReason;
+  }
+
+  /** Open channels. */
+  get channelCount(): number {
+    return this.channels.size;
+  }
+
+  /** Opens a new channel. */
+  async createChannel(): Promise<Channel> {
+    if (this.lifecycle.state !== 'open') throw this.notOpen('open a channel');
+    const id = this.allocateChannelId();
+    const channel = new Channel(this, id);
+    this.channels.set(id, channel);
+    return channel.open();
+  }
+
+  /** Updates the secret (e.g. an OAuth token) of the connection, without reconnecting. */
+  updateSecret(newSecret: string, reason: string): Promise<void> {
+    if (this.lifecycle.state !== 'open') return Promise.reject(this.notOpen('update the secret'));
+    if (this.pendingSecret) return Promise.reject(new WarrenError('an update-secret is already in flight', { code: 'ERR_BUSY' }));
+    return new Promise((resolve, reject) => {
+      this.pendingSecret = { resolve, reject };
+      this.send('connection.update-secret', { newSecret, reason });
+    });
+  }
+
+  /**
+   * Closes the connection cleanly: connection.close, then waits (up to 5 s) for close-ok. Every channel
+   * and pending operation is rejected with a ConnectionError. Idempotent; leaves no socket or timer.
+   */
+  async close(): Promise<void> {
+    const state = this.lifecycle.state;
+    if (state === 'closed') return;
+    if (state === 'open' || state === 'opening') {
+      this.beginClose(
+        { replyCode: 200, replyText: 'closed by client', classId: 0, methodId: 0 },
+        undefined,
+      );
+    }
+    return this.waitClosed();
+  }
+
+  /** @internal */
+  releaseChannel(id: number): void {
+    this.channels.delete(id);
+  }
+
+  /** @internal A protocol violation: close the connection with the violation's reply code. */
+  protocolError(err: ProtocolError): void {
+    const replyCode = err.replyCode ?? 501;
+    const failure = new ConnectionError(`protocol error: ${err.message}`, {
+      code: err.code,
+      replyCode,
+      classId: err.classId,
+      methodId: err.methodId,
+      recoverable: true,
+      cause: err,
+    });
+    if (this.lifecycle.state === 'closing' || this.lifecycle.state === 'closed') {
+      this.finish(this.closeReason ?? failure);
+      return;
+    }
+    this.beginClose(
+      { replyCode, replyText: err.message.slice(0, 255), classId: err.classId ?? 0, methodId: err.methodId ?? 0 },
+      failure,
+    );
+  }
+
+  private start(deadline: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.handshake = { resolve, reject, step: 'start' };
+      this.handshakeTimer = setTimeout(() => {
+        this.finish(
+          new ConnectionError(
+            `AMQP handshake with ${this.options.hostname}:${this.options.port} did not finish within ${this.options.connectionTimeout} ms (waiting for connection.${this.handshake?.step ?? 'open'})`,
+            { code: 'ERR_CONNECTION_TIMEOUT' },
+          ),
+        );
+      }, Math.max(0, deadline - Date.now()));
+      this.stream.write(PROTOCOL_HEADER);
+    });
+  }
+
+  private readonly onData = (chunk: Buffer): void => {
+    this.heartbeat?.received();
+    this.decoder.push(chunk);
+  };
+
+  private readonly onStreamError = (err: Error): void => {
+    this.streamError ??= err;
+  };
+
+  private readonly onStreamEnd = (): void => {
+    // The peer half-closed: AMQP has no use for a half-open link.
+    this.stream.destroy();
+  };
+
+  private readonly onStreamClose = (): void => {
+    if (this.lifecycle.state === 'closed') return;
+    const err = this.streamError;
+    const during = this.handshake ? ` during the handshake (at connection.${this.handshake.step})` : '';
+    if (this.handshake?.step === 'tune' && !err) {
+      // Brokers without authentication_failure_close drop the socket after a bad start-ok.
+      this.finish(
+        new ConnectionError('the broker closed the connection after authentication: check username and password', {
+          code: 'ACCESS_REFUSED',
+          replyCode: 403,
+          recoverable: false,
+        }),
+      );
+      return;
+    }
+    this.finish(
+      this.closeReason ??
+        new ConnectionError(`connection lost${during}${err ? `: ${err.message}` : ': socket closed'}`, {
+          code: (err as NodeJS.ErrnoException | undefined)?.code ?? 'ERR_CONNECTION_LOST',
+          cause: err,
+        }),
+    );
+  };
+
+  private onFrame(frame: Frame): void {
+    const state = this.lifecycle.state;
+    if (state === 'closed') return;
+    try {
+      if (frame.channel === 0) {
+        if (frame.type === FRAME_HEARTBEAT) return;
+        if (frame.type !== FRAME_METHOD) throw new ProtocolError(505, `content frame of type ${frame.type} on channel 0`);
+        this.onConnectionMethod(frame.method);
+        return;
+      }
+      if (state === 'closing') return; // only connection.close / close-ok matter now
+      if (this.handshake) throw new ProtocolError(505, `frame on channel ${frame.channel} before the connection opened`);
+      const channel = this.channels.get(frame.channel);
+      if (channel === undefined) {
+        throw new ProtocolError(505, `frame for channel ${frame.channel}, which is not open`);
+      }
+      channel.onFrame(frame);
+    } catch (err) {
+      this.protocolError(
+        err instanceof ProtocolError
+          ? err
+          : new ProtocolError(541, `internal error handling a frame: ${(err as Error)?.message}`, { cause: err }),
+      );
+    }
+  }
+
+  private onConnectionMethod(m: Method): void {
+    if (m.name === 'connection.close') {
+      this.send('connection.close-ok', {});
+      this.output.flush();
+      const err = errorFromClose('connection', m, methodNameOf(m.classId, m.methodId)) as ConnectionError;
+      this.finish(this.closeReason ?? err);
+      return;
+    }
+    if (m.name === 'connection.close-ok') {
+      if (this.lifecycle.state !== 'closing') throw new ProtocolError(505, 'connection.close-ok without connection.close');
+      this.finish(this.closeReason);
+      return;
+    }
+    if (this.lifecycle.state === 'closing') return;
+    if (this.handshake) {
+      this.onHandshakeMethod(m);
+      return;
+    }
+    switch (m.name) {
+      case 'connection.blocked':
+        this.blockedReason = m.reason;
+        this.emit('blocked', m.reason);
+        return;
+      case 'connection.unblocked':
+        this.blockedReason = undefined;
+        this.emit('unblocked');
+        return;
+      case 'connection.update-secret-ok':
+        if (this.pendingSecret) {
+          const p = this.pendingSecret;
+          this.pendingSecret = undefined;
+          p.resolve();
+          return;
+        }
+        break;
+    }
+    throw new ProtocolError(505, `unexpected ${m.name} on channel 0`);
+  }
+
+  private onHandshakeMethod(m: Method): void {
+    const hs = this.handshake!;
+    if (hs.step === 'start' && m.name === 'connection.start') {
+      this.serverProperties = m.serverProperties;
+      try {
+        this.send('connection.start-ok', startOk(m, this.options));
+      } catch (err) {
+        if (err instanceof ProtocolError) throw err;
+        this.finish(err as ConnectionError);
+        return;
+      }
+      hs.step = 'tune';
+      return;
+    }
+    if (hs.step === 'tune' && m.name === 'connection.tune') {
+      const tuned = negotiate(m, this.options);
+      this.applyTune(tuned);
+      this.send('connection.tune-ok', tuned);
+      this.send('connection.open', { virtualHost: this.options.vhost });
+      hs.step = 'open';
+      return;
+    }
+    if (hs.step === 'tune' && m.name === 'connection.secure') {
+      this.finish(
+        new ConnectionError(`broker sent connection.secure, which SASL ${this.options.mechanism} does not use`, {
+          code: 'ERR_AUTH_MECHANISM',
+          recoverable: false,
+        }),
+      );
+      return;
+    }
+    if (hs.step === 'open' && m.name === 'connection.open-ok') {
+      this.handshake = undefined;
+      clearTimeout(this.handshakeTimer);
+      this.lifecycle.move('open');
+      this.heartbeat?.start();
+      hs.resolve();
+      return;
+    }
+    throw new ProtocolError(505, `unexpected ${m.name} during the handshake (waiting for connection.${hs.step})`);
+  }
+
+  private applyTune(tuned: Tuned): void {
+    this.frameMax = tuned.frameMax;
+    this.channelMax = tuned.channelMax;
+    this.heartbeatSeconds = tuned.heartbeat;
+    this.decoder.maxFrameSize = tuned.frameMax;
+    if (tuned.heartbeat > 0) {
+      this.heartbeat = new Heartbeat(tuned.heartbeat, {
+        writes: () => this.output.writes,
+        sendHeartbeat: () => {
+          writeHeartbeatFrame(this.output.writer);
+          this.output.flush();
+        },
+        timedOut: (silentForMs) => {
+          const midFrame = this.decoder.midFrame ? ' (stalled in the middle of a frame)' : '';
+          this.finish(
+            new ConnectionError(
+              `heartbeat timeout: nothing received from the broker for ${silentForMs} ms${midFrame} (heartbeat ${tuned.heartbeat} s)`,
+              { code: 'ERR_HEARTBEAT_TIMEOUT' },
+            ),
+          );
+        },
+      });
+    }
+  }
+
+  private send<N extends MethodName>(name: N, args: MethodInputs[N]): void {
+    writeMethodFrame(this.output.writer, 0, name, args);
+    this.output.flushSoon();
+  }
+
+  /** Sends connection.close and waits for close-ok; `failure` (if any) is what everything fails with. */
+  private beginClose(close: MethodInputs['connection.close'], failure: ConnectionError | undefined): void {
+    this.closeReason = failure;
+    if (!this.lifecycle.move('closing')) return;
+    try {
+      this.send('connection.close', close);
+      this.output.flush();
+    } catch {
+      this.finish(failure);
+      return;
+    }
+    this.closeTimer = setTimeout(() => this.finish(failure), CLOSE_TIMEOUT_MS);
+  }
+
+  private waitClosed(): Promise<void> {
+    if (this.lifecycle.state === 'closed' && this.stream.closed) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.closeWaiters.push(resolve);
+      if (this.lifecycle.state === 'closed' && this.stream.closed) resolve();
+    });
+  }
+
+  /** The one way a connection ends: stop timers, fail channels and waiters, release the socket. */
+  private finish(err: ConnectionError | undefined): void {
+    if (this.lifecycle.state === 'closed') return;
+    this.lifecycle.move('closed');
+    clearTimeout(this.handshakeTimer);
+    clearTimeout(this.closeTimer);
+    this.heartbeat?.stop();
+    this.output.close();
+    this.stream.off('data', this.onData);
+    // Errors after this point (e.g. EPIPE while ending) have nobody to tell; keep them from crashing.
+    this.stream.on('error', () => {});
+    if (err) this.stream.destroy();
+    else this.stream.end(() => this.stream.destroy());
+    const reason =
+      err ?? new ConnectionError('the connection was closed by the client', { code: 'ERR_CONNECTION_CLOSED', recoverable: false });
+    for (const channel of [...this.channels.values()]) channel.connectionClosed(reason);
+    this.channels.clear();
+    if (this.pendingSecret) this.pendingSecret.reject(reason);
+    this.pendingSecret = undefined;
+    const hs = this.handshake;
+    this.handshake = undefined;
+    this.emit('close', err);
+    // close() resolves, and a failed handshake rejects, once the socket is really gone: no handle outlives them.
+    const released = () => {
+      hs?.reject(reason);
+      const waiters = this.closeWaiters;
+      this.closeWaiters = [];
+      for (const w of waiters) w();
+    };
+    if (this.stream.closed) released();
+    else this.stream.once('close', released);
+  }
+
+  private allocateChannelId(): number {
+    const max = this.channelMax || 65535;
+    for (let i = 0; i < max; i++) {
+      const id = this.nextChannelId;
+      this.nextChannelId = id >= max ? 1 : id + 1;
+      if (!this.channels.has(id)) return id;
+    }
+    throw new ConnectionError(`all ${max} channels are in use`, { code: 'ERR_CHANNELS_EXHAUSTED', recoverable: false });
+  }
+
+  private notOpen(what: string): ConnectionError {
+    return new ConnectionError(`cannot ${what}: the connection is ${this.lifecycle.state}`, {
+      code: 'ERR_CONNECTION_CLOSED',
+      cause: this.closeReason,
+      recoverable: true,
+    });
+  }
+}

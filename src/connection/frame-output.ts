@@ -1,0 +1,76 @@
+import type { Duplex } from 'node:stream';
+import { BufferWriter } from '../protocol/writer.js';
+
+/**
+ * The outgoing side of a connection: frames are encoded into one shared {@link BufferWriter} and
+ * written to the stream once per tick, so a burst of publishes, acks and heartbeats costs one write.
+ * When the stream's buffer is full (`write` returned false), {@link waitForDrain} lets callers hold
+ * back until it drains instead of growing memory without bound.
+ */
+export class FrameOutput {
+  readonly writer = new BufferWriter();
+  /** Incremented on every flush; the heartbeat timer reads it to know whether anything was sent. */
+  writes = 0;
+  private flushQueued = false;
+  private drainWaiters: Array<() => void> = [];
+  private full = false;
+  private closed = false;
+
+  constructor(private readonly stream: Duplex) {
+    stream.on('drain', this.onDrain);
+  }
+
+  /** True while the stream has more buffered than its high-water mark. */
+  get needsDrain(): boolean {
+    return this.full;
+  }
+
+  /** Schedules a write of everything encoded so far, at the end of this tick. */
+  flushSoon(): void {
+    if (this.flushQueued || this.closed) return;
+    this.flushQueued = true;
+    process.nextTick(this.flush);
+  }
+
+  /** Writes everything encoded so far, now. */
+  readonly flush = (): void => {
+    this.flushQueued = false;
+    if (this.closed) return;
+    const bytes = this.writer.take();
+    if (bytes === null) return;
+    this.writes++;
+    if (!this.stream.write(bytes)) this.full = true;
+  };
+
+  /** Writes chunks in order after whatever is pending (for bodies too large to copy). */
+  writeChunks(chunks: Buffer[]): void {
+    if (this.closed) return;
+    this.flush();
+    this.stream.cork();
+    for (const c of chunks) if (!this.stream.write(c)) this.full = true;
+    this.writes++;
+    process.nextTick(() => this.stream.uncork());
+  }
+
+  /** Resolves once the stream has drained (at once if it is not full). */
+  waitForDrain(): Promise<void> {
+    if (!this.full || this.closed) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
+  }
+
+  /** Stops writing and releases everyone waiting for a drain. */
+  close(): void {
+    if (this.closed) return;
+    this.flush();
+    this.closed = true;
+    this.stream.removeListener('drain', this.onDrain);
+    this.onDrain();
+  }
+
+  private readonly onDrain = (): void => {
+    this.full = false;
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const w of waiters) w();
+  };
+}

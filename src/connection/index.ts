@@ -1,0 +1,7 @@
+/** Connections and channels over real sockets (or any duplex stream). */
+export * from './channel.js';
+export * from './connect.js';
+export * from './connection.js';
+export * from './options.js';
+export { VERSION } from './handshake.js';
+export type { LifecycleState } from './lifecycle.js';

@@ -1,0 +1,162 @@
+import type { ConnectionOptions as TlsOptions } from 'node:tls';
+import type { Duplex } from 'node:stream';
+import { WarrenError } from '../protocol/errors.js';
+import type { FieldTable } from '../protocol/field-table.js';
+
+/**
+ * How to reach and talk to a broker. Every field is optional; see {@link DEFAULTS}.
+ *
+ * @example
+ * ```ts
+ * const conn = await connect({ hostname: 'rabbit.internal', username: 'app', password: 's3cret', vhost: 'orders', heartbeat: 30 });
+ * ```
+ */
+export interface ConnectOptions {
+  hostname?: string;
+  port?: number;
+  username?: string;
+  password?: string;
+  /** Virtual host, default "/". */
+  vhost?: string;
+  /** Heartbeat interval in seconds to propose (0 disables unless the server insists). Default 60. */
+  heartbeat?: number;
+  /** Largest frame to propose, in bytes (8192 .. 2^32-1; RabbitMQ 4.1 refuses less than 8192). Default 131072. */
+  frameMax?: number;
+  /** Most channels to propose (1 .. 65535). Default 2047. */
+  channelMax?: number;
+  /** Milliseconds allowed for the TCP/TLS connect and the AMQP handshake together. Default 10000. */
+  connectionTimeout?: number;
+  /** `true` or node:tls options to connect over TLS (amqps). */
+  tls?: boolean | TlsOptions;
+  /** Extra client properties announced to the broker. */
+  clientProperties?: FieldTable;
+  /** Name shown for this connection in the management UI. */
+  connectionName?: string;
+  /** SASL mechanism: PLAIN (username/password) or EXTERNAL (TLS client certificate). Default PLAIN. */
+  mechanism?: 'PLAIN' | 'EXTERNAL';
+  /** An already connected stream to speak AMQP over instead of opening a socket (tests, proxies). */
+  stream?: Duplex;
+}
+
+/** The values used for options that are left out. */
+export const DEFAULTS = {
+  hostname: 'localhost',
+  port: 5672,
+  tlsPort: 5671,
+  username: 'guest',
+  password: 'guest',
+  vhost: '/',
+  heartbeat: 60,
+  frameMax: 131072,
+  channelMax: 2047,
+  connectionTimeout: 10000,
+  mechanism: 'PLAIN',
+} as const;
+
+/** Options with every default filled in. */
+export interface ResolvedConnectOptions {
+  hostname: string;
+  port: number;
+  username: string;
+  password: string;
+  vhost: string;
+  heartbeat: number;
+  frameMax: number;
+  channelMax: number;
+  connectionTimeout: number;
+  tls: TlsOptions | undefined;
+  clientProperties: FieldTable;
+  connectionName: string | undefined;
+  mechanism: 'PLAIN' | 'EXTERNAL';
+  stream: Duplex | undefined;
+}
+
+/** An option that is out of range or a URL that cannot be parsed. */
+export class ConnectOptionsError extends WarrenError {
+  static override readonly kind: string = 'ConnectOptionsError';
+  constructor(message: string) {
+    super(message, { code: 'ERR_CONNECT_OPTIONS', recoverable: false });
+  }
+}
+
+const QUERY_PARAMS: Record<string, keyof ConnectOptions> = {
+  heartbeat: 'heartbeat',
+  frame_max: 'frameMax',
+  channel_max: 'channelMax',
+  connection_timeout: 'connectionTimeout',
+};
+
+/** Masks the password of an AMQP URL so it can be logged. */
+export function redactAmqpUrl(url: string): string {
+  return url.replace(/^(amqps?:\/\/[^:/@]*:)[^@/]*@/i, '$1***@');
+}
+
+/**
+ * Parses an `amqp://` or `amqps://` URL into options.
+ *
+ * The path is the percent-decoded vhost (no path, or `/` alone, mean "/"); query parameters `heartbeat`,
+ * `frame_max`, `channel_max` and `connection_timeout` set the matching options.
+ * @example
+ * ```ts
+ * parseAmqpUrl('amqp://guest:guest@127.0.0.1:5672/%2F?heartbeat=30'); // { hostname: '127.0.0.1', vhost: '/', heartbeat: 30, ... }
+ * ```
+ */
+export function parseAmqpUrl(url: string): ConnectOptions {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new ConnectOptionsError(`invalid AMQP URL: ${redactAmqpUrl(url)}`);
+  }
+  const scheme = u.protocol;
+  if (scheme !== 'amqp:' && scheme !== 'amqps:') {
+    throw new ConnectOptionsError(`AMQP URL must start with amqp:// or amqps://, got ${redactAmqpUrl(url)}`);
+  }
+  const out: ConnectOptions = {};
+  if (u.hostname) out.hostname = u.hostname.replace(/^\[(.*)\]$/, '$1');
+  if (u.port) out.port = Number(u.port);
+  if (u.username) out.username = decodeURIComponent(u.username);
+  if (u.password) out.password = decodeURIComponent(u.password);
+  const path = u.pathname;
+  out.vhost = path === '' || path === '/' ? '/' : decodeURIComponent(path.slice(1));
+  if (scheme === 'amqps:') out.tls = true;
+  for (const [key, value] of u.searchParams) {
+    const option = QUERY_PARAMS[key];
+    if (option === undefined) continue;
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 0) {
+      throw new ConnectOptionsError(`URL parameter ${key} must be a non-negative integer, got ${JSON.stringify(value)}`);
+    }
+    (out as Record<string, unknown>)[option] = n;
+  }
+  return out;
+}
+
+function checkRange(name: string, value: number, min: number, max: number): number {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConnectOptionsError(`${name} must be an integer ${min}..${max}, got ${value}`);
+  }
+  return value;
+}
+
+/** Resolves a URL or options object into complete, validated options. */
+export function resolveConnectOptions(input: string | ConnectOptions = {}): ResolvedConnectOptions {
+  const o = typeof input === 'string' ? parseAmqpUrl(input) : input;
+  const tls = o.tls === true ? {} : o.tls === false ? undefined : o.tls;
+  return {
+    hostname: o.hostname ?? DEFAULTS.hostname,
+    port: checkRange('port', o.port ?? (tls ? DEFAULTS.tlsPort : DEFAULTS.port), 1, 65535),
+    username: o.username ?? DEFAULTS.username,
+    password: o.password ?? DEFAULTS.password,
+    vhost: o.vhost ?? DEFAULTS.vhost,
+    heartbeat: checkRange('heartbeat', o.heartbeat ?? DEFAULTS.heartbeat, 0, 65535),
+    frameMax: o.frameMax === 0 ? 0xffffffff : checkRange('frameMax', o.frameMax ?? DEFAULTS.frameMax, 8192, 0xffffffff),
+    channelMax: checkRange('channelMax', o.channelMax || DEFAULTS.channelMax, 1, 65535),
+    connectionTimeout: checkRange('connectionTimeout', o.connectionTimeout ?? DEFAULTS.connectionTimeout, 1, 2 ** 31 - 1),
+    tls,
+    clientProperties: o.clientProperties ?? {},
+    connectionName: o.connectionName,
+    mechanism: o.mechanism ?? DEFAULTS.mechanism,
+    stream: o.stream,
+  };
+}

@@ -1,0 +1,54 @@
+import { connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import { ConnectionError } from '../protocol/errors.js';
+import type { ResolvedConnectOptions } from './options.js';
+
+/**
+ * Opens the TCP or TLS socket to the broker. Rejects with a ConnectionError when the socket fails or
+ * when `deadline` (epoch ms) passes first; either way no socket or timer is left behind.
+ */
+export function openSocket(options: ResolvedConnectOptions, deadline: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const { hostname: host, port, tls } = options;
+    const socket = tls
+      ? tlsConnect({ servername: isIp(host) ? undefined : host, ...tls, host, port })
+      : netConnect({ host, port });
+    const readyEvent = tls ? 'secureConnect' : 'connect';
+    const fail = (err: Error | ConnectionError) => {
+      clearTimeout(timer);
+      socket.removeListener(readyEvent, ready);
+      socket.destroy();
+      // Reject only once the socket is released, so a failed connect leaves no handle behind.
+      const error =
+        err instanceof ConnectionError
+          ? err
+          : new ConnectionError(`cannot connect to ${host}:${port}: ${err.message}`, {
+              code: (err as NodeJS.ErrnoException).code ?? 'ERR_CONNECT_FAILED',
+              cause: err,
+            });
+      if (socket.closed) reject(error);
+      else socket.once('close', () => reject(error));
+    };
+    const ready = () => {
+      clearTimeout(timer);
+      socket.removeListener('error', fail);
+      socket.setNoDelay(true);
+      resolve(socket);
+    };
+    const timer = setTimeout(
+      () =>
+        fail(
+          new ConnectionError(`cannot connect to ${host}:${port}: no connection within ${options.connectionTimeout} ms`, {
+            code: 'ERR_CONNECTION_TIMEOUT',
+          }),
+        ),
+      Math.max(0, deadline - Date.now()),
+    );
+    socket.once(readyEvent, ready);
+    socket.once('error', fail);
+  });
+}
+
+function isIp(host: string): boolean {
+  return /^[\d.]+$/.test(host) || host.includes(':');
+}
