@@ -1,0 +1,13 @@
+import type { ClientEntry } from './types.js';
+
+/**
+ * Every client the benchmark knows, in table order. To add one: write `bench/clients/<name>.ts` with a
+ * default export implementing {@link ClientAdapter} (only the scenarios it supports) and add a line here.
+ */
+export const CLIENTS: Record<string, ClientEntry> = {
+  warren: { role: 'subject', load: () => import('./warren.js') },
+  amqplib: { role: 'peer', load: () => import('./amqplib.js') },
+  cloudamqp: { role: 'peer', load: () => import('./cloudamqp.js') },
+  'rabbitmq-client': { role: 'peer', load: () => import('./rabbitmq-client.js') },
+  // 'warren-mq': { role: 'subject', load: () => import('./warren-mq.js') }, // high-level mq.consume (to do)
+};

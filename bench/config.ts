@@ -1,0 +1,65 @@
+/** Benchmark settings, read from the environment (see the top of bench/run.ts). */
+
+function intEnv(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw.replace(/_/g, ''));
+  if (!Number.isInteger(value) || value <= 0) throw new Error(`${name} must be a positive integer, got ${JSON.stringify(raw)}`);
+  return value;
+}
+
+function listEnv(name: string): string[] | undefined {
+  const raw = process.env[name];
+  if (raw === undefined || raw.trim() === '') return undefined;
+  return raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+export interface BenchConfig {
+  /** Broker URL every client connects to. */
+  url: string;
+  /** Messages per throughput run (BENCH_N). */
+  n: number;
+  /** Runs per (client, scenario) in the throughput section (BENCH_REPEAT); the median is reported. */
+  repeat: number;
+  /** Messages published in the memory section (BENCH_RSS_N). */
+  rssN: number;
+  /** RSS is sampled every this many confirmed messages (BENCH_RSS_EVERY). */
+  rssEvery: number;
+  /** Unconfirmed publishes allowed at once. */
+  window: number;
+  /** basic.qos prefetch of the consumers. */
+  prefetch: number;
+  /** Message body size in bytes. */
+  bodySize: number;
+  /** Only these clients (BENCH_CLIENTS=warren,amqplib); all registered ones when unset. */
+  clients: string[] | undefined;
+  /** Only these scenarios (BENCH_SCENARIOS=publish,consume,memory); all when unset. */
+  scenarios: string[] | undefined;
+  /** Clients of the memory section (BENCH_RSS_CLIENTS), default warren and amqplib. */
+  rssClients: string[];
+  /** When set, workers run with --cpu-prof and write their profiles here (BENCH_CPU_PROF=/tmp/prof). */
+  cpuProfDir: string | undefined;
+  /** Where the JSON results go (BENCH_OUT). */
+  out: string;
+}
+
+export function loadConfig(): BenchConfig {
+  return {
+    url: process.env.BENCH_URL ?? process.env.WARREN_TEST_URL ?? 'amqp://guest:guest@127.0.0.1:5672/%2F',
+    n: intEnv('BENCH_N', 100_000),
+    repeat: intEnv('BENCH_REPEAT', 3),
+    rssN: intEnv('BENCH_RSS_N', 1_000_000),
+    rssEvery: intEnv('BENCH_RSS_EVERY', 100_000),
+    window: intEnv('BENCH_WINDOW', 1000),
+    prefetch: intEnv('BENCH_PREFETCH', 1000),
+    bodySize: intEnv('BENCH_BODY_SIZE', 100),
+    clients: listEnv('BENCH_CLIENTS'),
+    scenarios: listEnv('BENCH_SCENARIOS'),
+    rssClients: listEnv('BENCH_RSS_CLIENTS') ?? ['warren', 'amqplib'],
+    cpuProfDir: process.env.BENCH_CPU_PROF || undefined,
+    out: process.env.BENCH_OUT ?? '.bench-results/latest.json',
+  };
+}

@@ -1,0 +1,51 @@
+import { WarrenError } from '../protocol/errors.js';
+
+/** A mandatory message the broker could not route to any queue (basic.return, usually 312 NO_ROUTE). */
+export class UnroutableError extends WarrenError {
+  static override readonly kind: string = 'UnroutableError';
+  readonly exchange: string;
+  readonly routingKey: string;
+  constructor(exchange: string, routingKey: string, replyCode: number, replyText: string) {
+    super(
+      `message to exchange ${JSON.stringify(exchange)} with routing key ${JSON.stringify(routingKey)} was returned: ${replyCode} ${replyText} (no queue is bound for it)`,
+      { code: 'ERR_UNROUTABLE', replyCode, replyText, recoverable: false },
+    );
+    this.exchange = exchange;
+    this.routingKey = routingKey;
+  }
+}
+
+/** The publish buffer stayed full for longer than `publishTimeoutMs`. */
+export class PublishTimeoutError extends WarrenError {
+  static override readonly kind: string = 'PublishTimeoutError';
+  constructor(message: string) {
+    super(message, { code: 'ERR_PUBLISH_TIMEOUT', recoverable: true });
+  }
+}
+
+/** The broker refused responsibility for a message (basic.nack), e.g. a queue full with x-overflow reject-publish. */
+export class PublishNackedError extends WarrenError {
+  static override readonly kind: string = 'PublishNackedError';
+  constructor(exchange: string, routingKey: string) {
+    super(`the broker nacked the message to exchange ${JSON.stringify(exchange)} with routing key ${JSON.stringify(routingKey)}`, {
+      code: 'ERR_PUBLISH_NACKED',
+      recoverable: true,
+    });
+  }
+}
+
+/** The client was disconnected (or is not connected) and cannot do what was asked. */
+export class ClientClosedError extends WarrenError {
+  static override readonly kind: string = 'ClientClosedError';
+  constructor(message: string, cause?: unknown) {
+    super(message, { code: 'ERR_CLIENT_CLOSED', recoverable: false, cause });
+  }
+}
+
+/** A message argument that cannot be published as given (bad expiration, priority, body type...). */
+export class InvalidMessageError extends WarrenError {
+  static override readonly kind: string = 'InvalidMessageError';
+  constructor(message: string) {
+    super(message, { code: 'ERR_INVALID_MESSAGE', recoverable: false });
+  }
+}

@@ -1,0 +1,87 @@
+import { randomUUID } from 'node:crypto';
+import type { FieldTable } from '../protocol/field-table.js';
+import type { BasicProperties } from '../protocol/spec.js';
+import { InvalidMessageError } from './errors.js';
+import type { OutgoingMessage } from './publisher.js';
+
+/** What `publishMessage` accepts as the message. */
+export type MessageBody = string | Buffer | Uint8Array | Record<string, unknown> | unknown[];
+
+/** Options of `publishMessage`. */
+export interface PublishMessageOptions {
+  /** Exchange to publish to. Default "" (the default exchange: the routing key names the queue). */
+  exchange?: string;
+  /** Survive a broker restart (delivery mode 2). Default true. */
+  persistent?: boolean;
+  /** Reject with UnroutableError when no queue is bound for the message. Default true. */
+  mandatory?: boolean;
+  headers?: FieldTable;
+  /** Default: a random UUID, kept across republishes so consumers can drop duplicates. */
+  messageId?: string;
+  /** Default: application/json for objects, text/plain for strings, unset for bytes. */
+  contentType?: string;
+  contentEncoding?: string;
+  /** Per-message TTL in milliseconds (a number or a string of digits). */
+  expiration?: number | string;
+  /** 0..255 (the queue's x-max-priority caps it). */
+  priority?: number;
+  correlationId?: string;
+  replyTo?: string;
+  type?: string;
+  appId?: string;
+  userId?: string;
+  /** Default: now. */
+  timestamp?: Date;
+}
+
+/** Turns the arguments of `publishMessage` into a message, checking what the broker would refuse. */
+export function buildMessage(routingKey: string, message: MessageBody, o: PublishMessageOptions = {}): OutgoingMessage {
+  if (typeof routingKey !== 'string') throw new InvalidMessageError(`routingKey must be a string, got ${typeof routingKey}`);
+  let body: Buffer;
+  let contentType = o.contentType;
+  if (typeof message === 'string') {
+    body = Buffer.from(message, 'utf8');
+    contentType ??= 'text/plain';
+  } else if (Buffer.isBuffer(message)) {
+    body = message;
+  } else if (message instanceof Uint8Array) {
+    body = Buffer.from(message.buffer, message.byteOffset, message.byteLength);
+  } else if (message !== null && typeof message === 'object') {
+    body = Buffer.from(JSON.stringify(message), 'utf8');
+    contentType ??= 'application/json';
+  } else {
+    throw new InvalidMessageError(`message must be a string, Buffer, Uint8Array or a plain object, got ${message === null ? 'null' : typeof message}`);
+  }
+  const properties: BasicProperties = {
+    contentType,
+    contentEncoding: o.contentEncoding,
+    headers: o.headers,
+    deliveryMode: o.persistent === false ? 1 : 2,
+    priority: checkPriority(o.priority),
+    correlationId: o.correlationId,
+    replyTo: o.replyTo,
+    expiration: checkExpiration(o.expiration),
+    messageId: o.messageId ?? randomUUID(),
+    timestamp: o.timestamp ?? new Date(),
+    type: o.type,
+    userId: o.userId,
+    appId: o.appId,
+  };
+  return { exchange: o.exchange ?? '', routingKey, mandatory: o.mandatory ?? true, body, properties };
+}
+
+function checkPriority(p: number | undefined): number | undefined {
+  if (p === undefined) return undefined;
+  if (!Number.isInteger(p) || p < 0 || p > 255) throw new InvalidMessageError(`options.priority must be an integer 0..255, got ${p}`);
+  return p;
+}
+
+function checkExpiration(e: number | string | undefined): string | undefined {
+  if (e === undefined) return undefined;
+  const s = typeof e === 'number' ? String(e) : e;
+  // The broker closes the channel (406) on anything else, which would take other messages down with it.
+  if (!/^\d{1,10}$/.test(s) || Number(s) > 2 ** 32 - 1) {
+    throw new InvalidMessageError(`options.expiration must be a non-negative integer of milliseconds, got ${JSON.stringify(e)}`);
+  }
+  return s;
+}

@@ -1,0 +1,302 @@
+import type { Channel, ReturnedMessage } from '../connection/channel.js';
+import { WarrenError } from '../protocol/errors.js';
+import type { BasicProperties } from '../protocol/spec.js';
+import { PublishNackedError, PublishTimeoutError, UnroutableError } from './errors.js';
+
+/** Limits of the publish buffer. */
+export interface PublishBufferOptions {
+  /** Most messages held (waiting to be written or confirmed). Default 10 000. */
+  maxBufferedMessages?: number;
+  /** Most body bytes held. Default 64 MiB. */
+  maxBufferedBytes?: number;
+  /** How long `publishMessage` waits for room in a full buffer before rejecting. Default 30 000 ms. */
+  publishTimeoutMs?: number;
+  /** How many channel failures one message may live through before it is rejected with the last one. Default 3. */
+  maxChannelFailures?: number;
+}
+
+/** One message on its way. */
+export interface OutgoingMessage {
+  exchange: string;
+  routingKey: string;
+  mandatory: boolean;
+  body: Buffer;
+  properties: BasicProperties;
+}
+
+interface Entry extends OutgoingMessage {
+  resolve(): void;
+  reject(err: Error): void;
+  /** Changes each time the entry is written, so a late settlement of an old write is ignored. */
+  write: number;
+  done: boolean;
+  failures: number;
+  returned: ReturnedMessage | undefined;
+}
+
+interface RoomWaiter {
+  bytes: number;
+  resolve(): void;
+  reject(err: Error): void;
+  timer: NodeJS.Timeout;
+}
+
+/**
+ * Confirmed publishing that loses nothing across channel and connection failures.
+ *
+ * Every message is held from `publish()` until the broker confirms it. Messages wait in a FIFO while
+ * there is no usable channel (disconnected, blocked); once written they are in flight. When the channel
+ * dies, everything in flight goes back to the front of the FIFO, in order, and is written again on the
+ * next channel: at-least-once, duplicates possible (same messageId), loss not. What is held is bounded
+ * in messages and bytes; a publish that finds no room waits up to `publishTimeoutMs`, then rejects.
+ */
+export class Publisher {
+  private queue: Entry[] = [];
+  private queueHead = 0;
+  private inflight: Entry[] = [];
+  private inflightHead = 0;
+  private held = 0;
+  private heldBytes = 0;
+  /** Room promised to woken waiters whose publish() has not resumed yet. */
+  private reserved = 0;
+  private reservedBytes = 0;
+  private roomWaiters: RoomWaiter[] = [];
+  private channel: Channel | null = null;
+  private paused = false;
+  private writes = 0;
+  private closedWith: Error | null = null;
+  private idleWaiters: Array<() => void> = [];
+  private readonly maxMessages: number;
+  private readonly maxBytes: number;
+  private readonly publishTimeoutMs: number;
+  private readonly maxFailures: number;
+
+  constructor(options: PublishBufferOptions = {}) {
+    this.maxMessages = options.maxBufferedMessages ?? 10_000;
+    this.maxBytes = options.maxBufferedBytes ?? 64 * 1024 * 1024;
+    this.publishTimeoutMs = options.publishTimeoutMs ?? 30_000;
+    this.maxFailures = options.maxChannelFailures ?? 3;
+  }
+
+  /** Messages held: waiting to be written plus written and not yet confirmed. */
+  get size(): number {
+    return this.held;
+  }
+
+  /** Body bytes held. */
+  get bytes(): number {
+    return this.heldBytes;
+  }
+
+  /** Written and awaiting the broker's confirm. */
+  get inFlight(): number {
+    return this.inflight.length - this.inflightHead;
+  }
+
+  /** Resolves once the broker confirmed the message; rejects on nack, return, timeout or close. */
+  async publish(message: OutgoingMessage): Promise<void> {
+    if (this.closedWith) throw this.closedWith;
+    const bytes = message.body.length;
+    if (!this.hasRoom(bytes)) {
+      await this.waitForRoom(bytes);
+      this.reserved--;
+      this.reservedBytes -= bytes;
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.held++;
+      this.heldBytes += bytes;
+      this.queue.push({ ...message, resolve, reject, write: 0, done: false, failures: 0, returned: undefined });
+      this.pump();
+    });
+  }
+
+  /** Starts writing on `channel` (in confirm mode), beginning with whatever was held. */
+  attach(channel: Channel): void {
+    this.channel = channel;
+    channel.on('return', this.onReturn);
+    this.pump();
+  }
+
+  /**
+   * The channel is gone: everything in flight goes back to the front of the queue, except messages
+   * that have now lived through too many channel failures, or that `isPoisoned` says caused this one.
+   */
+  detach(cause: Error, isPoisoned: (m: OutgoingMessage) => boolean = () => false): void {
+    const channel = this.channel;
+    if (channel === null) return;
+    this.channel = null;
+    channel.off('return', this.onReturn);
+    const retry: Entry[] = [];
+    for (let i = this.inflightHead; i < this.inflight.length; i++) {
+      const e = this.inflight[i]!;
+      if (e.done) continue;
+      e.write = 0;
+      e.returned = undefined;
+      if (++e.failures >= this.maxFailures || isPoisoned(e)) this.settle(e, cause);
+      else retry.push(e);
+    }
+    this.inflight = [];
+    this.inflightHead = 0;
+    this.queue = retry.concat(this.queue.slice(this.queueHead));
+    this.queueHead = 0;
+  }
+
+  /** Holds writes (connection.blocked); publishes keep buffering within the limits. */
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    this.paused = false;
+    this.pump();
+  }
+
+  /** Resolves when nothing is held, or after `timeoutMs`; returns whether everything was confirmed. */
+  drain(timeoutMs: number): Promise<boolean> {
+    if (this.held === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.idleWaiters = this.idleWaiters.filter((w) => w !== done);
+        resolve(false);
+      }, timeoutMs);
+      const done = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      this.idleWaiters.push(done);
+    });
+  }
+
+  /** Rejects everything held and every waiter with `err`; later publishes reject with it too until reopened. */
+  close(err: Error): void {
+    this.closedWith = err;
+    if (this.channel) this.channel.off('return', this.onReturn);
+    this.channel = null;
+    const entries = [...this.inflight.slice(this.inflightHead), ...this.queue.slice(this.queueHead)];
+    this.inflight = [];
+    this.inflightHead = 0;
+    this.queue = [];
+    this.queueHead = 0;
+    for (const e of entries) if (!e.done) this.settle(e, err);
+    const waiters = this.roomWaiters;
+    this.roomWaiters = [];
+    for (const w of waiters) {
+      clearTimeout(w.timer);
+      w.reject(err);
+    }
+  }
+
+  /** Accepts publishes again after {@link close}. */
+  reopen(): void {
+    this.closedWith = null;
+  }
+
+  private pump(): void {
+    const channel = this.channel;
+    if (channel === null || this.paused) return;
+    while (this.queueHead < this.queue.length && this.channel === channel && channel.isOpen) {
+      const e = this.queue[this.queueHead]!;
+      this.queue[this.queueHead++] = undefined as never;
+      this.writeEntry(channel, e);
+    }
+    if (this.queueHead === this.queue.length) {
+      this.queue = [];
+      this.queueHead = 0;
+    }
+  }
+
+  private writeEntry(channel: Channel, e: Entry): void {
+    const write = ++this.writes;
+    e.write = write;
+    this.inflight.push(e);
+    channel.basicPublish({ exchange: e.exchange, routingKey: e.routingKey, mandatory: e.mandatory }, e.body, e.properties).then(
+      () => {
+        if (e.write !== write || e.done) return;
+        this.settle(e, e.returned ? new UnroutableError(e.exchange, e.routingKey, e.returned.replyCode, e.returned.replyText) : undefined);
+      },
+      (err: unknown) => {
+        if (e.write !== write || e.done) return;
+        if (err instanceof WarrenError && err.code === 'ERR_PUBLISH_NACKED') {
+          this.settle(e, new PublishNackedError(e.exchange, e.routingKey));
+        } else if (err instanceof WarrenError && err.code === 'ERR_ENCODE') {
+          this.settle(e, err);
+        }
+        // Otherwise the channel closed: detach() has put the entry back in the queue.
+      },
+    );
+  }
+
+  private readonly onReturn = (returned: ReturnedMessage): void => {
+    const id = returned.properties.messageId;
+    for (let i = this.inflightHead; i < this.inflight.length; i++) {
+      const e = this.inflight[i]!;
+      if (!e.done && e.returned === undefined && e.properties.messageId === id && e.routingKey === returned.routingKey) {
+        e.returned = returned;
+        return;
+      }
+    }
+  };
+
+  private settle(e: Entry, err: Error | undefined): void {
+    e.done = true;
+    this.held--;
+    this.heldBytes -= e.body.length;
+    while (this.inflightHead < this.inflight.length && this.inflight[this.inflightHead]!.done) {
+      this.inflight[this.inflightHead++] = undefined as never;
+    }
+    if (this.inflightHead > 1024 && this.inflightHead * 2 > this.inflight.length) {
+      this.inflight = this.inflight.slice(this.inflightHead);
+      this.inflightHead = 0;
+    }
+    if (err) e.reject(err);
+    else e.resolve();
+    this.wakeRoomWaiters();
+    if (this.held === 0) {
+      const idle = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const w of idle) w();
+    }
+  }
+
+  private hasRoom(bytes: number): boolean {
+    return this.roomWaiters.length === 0 && this.fits(bytes);
+  }
+
+  private fits(bytes: number): boolean {
+    const held = this.held + this.reserved;
+    const heldBytes = this.heldBytes + this.reservedBytes;
+    // An oversized message still gets through when nothing else is held, so it cannot wait forever.
+    return held < this.maxMessages && (heldBytes + bytes <= this.maxBytes || held === 0);
+  }
+
+  private waitForRoom(bytes: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const waiter: RoomWaiter = {
+        bytes,
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          this.roomWaiters = this.roomWaiters.filter((w) => w !== waiter);
+          reject(
+            new PublishTimeoutError(
+              `publish buffer full for ${this.publishTimeoutMs} ms (${this.held} messages, ${this.heldBytes} bytes held; limits ${this.maxMessages} messages, ${this.maxBytes} bytes): the broker is unreachable or not confirming`,
+            ),
+          );
+          this.wakeRoomWaiters();
+        }, this.publishTimeoutMs),
+      };
+      this.roomWaiters.push(waiter);
+    });
+  }
+
+  private wakeRoomWaiters(): void {
+    while (this.roomWaiters.length > 0 && this.fits(this.roomWaiters[0]!.bytes)) {
+      const w = this.roomWaiters.shift()!;
+      clearTimeout(w.timer);
+      // Reserve the room now: the waiter's publish() resumes in a later microtask.
+      this.reserved++;
+      this.reservedBytes += w.bytes;
+      w.resolve();
+    }
+  }
+}

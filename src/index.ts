@@ -1,0 +1,24 @@
+/**
+ * warren: a RabbitMQ (AMQP 0-9-1) client for Node.js.
+ *
+ * - {@link AsyncRabbitMQ}: topology as data, self-healing connection, confirmed publishing, consumers, RPC.
+ * - {@link connect}: the low-level engine (connections and channels) it is built on.
+ * @module
+ */
+export * from './client/index.js';
+export * from './connection/index.js';
+export {
+  ChannelError,
+  ConnectionError,
+  Decimal,
+  EncodeError,
+  type FieldTable,
+  type FieldValue,
+  ProtocolError,
+  ReplyCode,
+  type BasicProperties,
+  TypedValue,
+  typed,
+  WarrenError,
+  replyCodeName,
+} from './protocol/index.js';
