@@ -1,9 +1,9 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: { index: 'src/index.ts', 'sync-worker': 'src/sync/worker.ts', cli: 'src/cli/main.ts' },
+  entry: { index: 'src/index.ts' },
   format: ['esm', 'cjs'],
-  dts: { entry: { index: 'src/index.ts' } },
+  dts: true,
   target: 'node20',
   platform: 'node',
   sourcemap: true,

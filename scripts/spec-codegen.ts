@@ -69,7 +69,8 @@ function resolveType(spec: AmqpSpec, arg: SpecArgument): string {
 }
 
 function literal(value: unknown): string {
-  if (typeof value === 'object' && value !== null) return Object.keys(value).length === 0 ? '{}' : JSON.stringify(value);
+  if (typeof value === 'object' && value !== null)
+    return Object.keys(value).length === 0 ? '{}' : JSON.stringify(value);
   return JSON.stringify(value);
 }
 
@@ -220,7 +221,9 @@ function propertiesSection(spec: AmqpSpec): string[] {
   out.push('');
   out.push('/** Property flag bits, first property in the highest bit as the spec orders them. */');
   out.push('export const PROPERTY_FLAGS = {');
-  props.forEach((p, i) => out.push(`  ${camel(p.name)}: 0x${(1 << (15 - i)).toString(16)},`));
+  props.forEach((p, i) => {
+    out.push(`  ${camel(p.name)}: 0x${(1 << (15 - i)).toString(16)},`);
+  });
   out.push('} as const;');
   out.push('');
   out.push('/** Writes the property flag word and list of a content header. */');
@@ -252,7 +255,7 @@ function propertiesSection(spec: AmqpSpec): string[] {
   out.push('  const flags = r.u16();');
   out.push(`  if ((flags & 0x${((1 << (16 - props.length)) - 1).toString(16)}) !== 0) {`);
   out.push(
-    "    throw new ProtocolError(502, `malformed content header: unknown property flags 0x${flags.toString(16)}`);",
+    '    throw new ProtocolError(502, `malformed content header: unknown property flags 0x${flags.toString(16)}`);',
   );
   out.push('  }');
   out.push('  const p: BasicProperties = {};');
@@ -298,7 +301,8 @@ export function generateSpecSource(spec: AmqpSpec): string {
   o.push('');
   o.push('/** AMQP reply codes by name. */');
   o.push('export const ReplyCode = {');
-  for (const c of spec.constants) if (c.class || c.name === 'REPLY-SUCCESS') o.push(`  ${constName(c.name)}: ${c.value},`);
+  for (const c of spec.constants)
+    if (c.class || c.name === 'REPLY-SUCCESS') o.push(`  ${constName(c.name)}: ${c.value},`);
   o.push('} as const;');
   o.push('');
   o.push('/** Whether each reply code is a channel ("soft") or connection ("hard") error. */');
@@ -313,7 +317,8 @@ export function generateSpecSource(spec: AmqpSpec): string {
   o.push('');
   o.push('/** Method keys: `(classId << 16) | methodId`, the value `methodKey()` returns. */');
   o.push('export const MethodKey = {');
-  for (const m of methods) o.push(`  ${m.constName}: 0x${((m.cls.id << 16) | m.method.id).toString(16).padStart(6, '0')},`);
+  for (const m of methods)
+    o.push(`  ${m.constName}: 0x${((m.cls.id << 16) | m.method.id).toString(16).padStart(6, '0')},`);
   o.push('} as const;');
   o.push('');
   o.push('/** Combines a class id and method id into one number. */');
@@ -382,7 +387,9 @@ export function generateSpecSource(spec: AmqpSpec): string {
   for (const m of methods) {
     const body = encodeStatements(m);
     const param = body.length ? 'a' : '_a';
-    o.push(`export function encode${m.typeName}(w: BufferWriter, ${param}: MethodInputs[${JSON.stringify(m.full)}]): void {`);
+    o.push(
+      `export function encode${m.typeName}(w: BufferWriter, ${param}: MethodInputs[${JSON.stringify(m.full)}]): void {`,
+    );
     o.push(...body);
     o.push('}');
   }
@@ -395,9 +402,11 @@ export function generateSpecSource(spec: AmqpSpec): string {
   }
   o.push('');
   o.push('/** Writes a method payload: class id, method id, arguments. */');
-  o.push('export function encodeMethodPayload<N extends MethodName>(w: BufferWriter, name: N, args: MethodInputs[N]): void {');
+  o.push(
+    'export function encodeMethodPayload<N extends MethodName>(w: BufferWriter, name: N, args: MethodInputs[N]): void {',
+  );
   o.push('  const info = METHODS[name] as MethodInfo | undefined;');
-  o.push("  if (info === undefined) throw new ProtocolError(540, `unknown method ${String(name)}`);");
+  o.push('  if (info === undefined) throw new ProtocolError(540, `unknown method ${String(name)}`);');
   o.push('  w.ensure(4);');
   o.push('  w.buf.writeUInt16BE(info.classId, w.pos);');
   o.push('  w.buf.writeUInt16BE(info.methodId, w.pos + 2);');
@@ -415,12 +424,14 @@ export function generateSpecSource(spec: AmqpSpec): string {
   o.push('  switch ((classId << 16) | methodId) {');
   for (const m of methods) o.push(`    case ${(m.cls.id << 16) | m.method.id}: return decode${m.typeName}(r);`);
   o.push('  }');
-  o.push('  throw new ProtocolError(540, `unknown method: class ${classId}, method ${methodId}`, { classId, methodId });');
+  o.push(
+    '  throw new ProtocolError(540, `unknown method: class ${classId}, method ${methodId}`, { classId, methodId });',
+  );
   o.push('}');
   o.push('');
   o.push('function checkOctet(v: number, path: string): number {');
   o.push('  if (!Number.isInteger(v) || v < 0 || v > 255) {');
-  o.push("    throw new EncodeError(`${path} must be an integer 0..255, got ${v}`);");
+  o.push('    throw new EncodeError(`${path} must be an integer 0..255, got ${v}`);');
   o.push('  }');
   o.push('  return v;');
   o.push('}');

@@ -8,6 +8,7 @@
 export * from './client/index.js';
 export * from './connection/index.js';
 export {
+  type BasicProperties,
   ChannelError,
   ConnectionError,
   Decimal,
@@ -16,9 +17,8 @@ export {
   type FieldValue,
   ProtocolError,
   ReplyCode,
-  type BasicProperties,
+  replyCodeName,
   TypedValue,
   typed,
   WarrenError,
-  replyCodeName,
 } from './protocol/index.js';

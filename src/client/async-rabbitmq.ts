@@ -6,9 +6,9 @@ import { parseAmqpUrl } from '../connection/options.js';
 import { ChannelError, ConnectionError, WarrenError } from '../protocol/errors.js';
 import { type RabbitMQConfig, type ResolvedConfig, validateConfig } from './config.js';
 import { ClientClosedError } from './errors.js';
-import { type MessageBody, type PublishMessageOptions, buildMessage } from './message.js';
+import { buildMessage, type MessageBody, type PublishMessageOptions } from './message.js';
 import { type OutgoingMessage, type PublishBufferOptions, Publisher } from './publisher.js';
-import { type RetryOptions, backoffDelay, connRetry } from './retry.js';
+import { backoffDelay, connRetry, type RetryOptions } from './retry.js';
 import { type ConnectionOptions, type ResolvedSettings, redactUrl, resolveSettings } from './settings.js';
 import { declareTopology } from './topology.js';
 
@@ -312,7 +312,10 @@ export class AsyncRabbitMQ extends EventEmitter<AsyncRabbitMQEvents> {
       } catch (err) {
         last = err;
         if (err instanceof WarrenError && !err.recoverable) throw err;
-        this.settings.logger.warn({ err, url: redactUrl(urls[index]!) }, `warren: cannot connect to ${redactUrl(urls[index]!)}: ${(err as Error).message}`);
+        this.settings.logger.warn(
+          { err, url: redactUrl(urls[index]!) },
+          `warren: cannot connect to ${redactUrl(urls[index]!)}: ${(err as Error).message}`,
+        );
       }
     }
     throw last;
@@ -347,7 +350,8 @@ export class AsyncRabbitMQ extends EventEmitter<AsyncRabbitMQEvents> {
           this.reportError(err, 'resubscribing after connect');
         }
       }
-      if (this.conn !== conn || !conn.isOpen) throw new ConnectionError('the connection closed while it was being set up');
+      if (this.conn !== conn || !conn.isOpen)
+        throw new ConnectionError('the connection closed while it was being set up');
       this.clientState = 'ready';
       this.publisher.attach(pub);
       const waiters = this.readyWaiters;
@@ -363,7 +367,9 @@ export class AsyncRabbitMQ extends EventEmitter<AsyncRabbitMQEvents> {
   }
 
   private watch(conn: Connection, pub: Channel): void {
-    conn.on('close', (err) => this.lost(conn, err ?? new ConnectionError('the connection was closed', { code: 'ERR_CONNECTION_CLOSED' })));
+    conn.on('close', (err) =>
+      this.lost(conn, err ?? new ConnectionError('the connection was closed', { code: 'ERR_CONNECTION_CLOSED' })),
+    );
     conn.on('blocked', (reason) => {
       this.publisher.pause();
       this.emit('blocked', reason);
@@ -392,7 +398,11 @@ export class AsyncRabbitMQ extends EventEmitter<AsyncRabbitMQEvents> {
     if (err === undefined || err instanceof ConnectionError || this.conn !== conn || !conn.isOpen) return;
     const text = err instanceof ChannelError ? (err.replyText ?? '') : '';
     // A 404 names the missing exchange: only the messages sent there caused it; they cannot succeed.
-    this.publisher.detach(err, (m: OutgoingMessage) => err instanceof ChannelError && err.replyCode === 404 && text.includes(`exchange '${m.exchange}'`));
+    this.publisher.detach(
+      err,
+      (m: OutgoingMessage) =>
+        err instanceof ChannelError && err.replyCode === 404 && text.includes(`exchange '${m.exchange}'`),
+    );
     conn
       .createChannel()
       .then(async (ch) => {
@@ -439,7 +449,10 @@ export class AsyncRabbitMQ extends EventEmitter<AsyncRabbitMQEvents> {
       } catch (error) {
         if (signal.aborted) return;
         const delayMs = backoffDelay(attempt, backoff);
-        this.settings.logger.warn({ err: error, attempt, delayMs }, `warren: reconnect attempt ${attempt} failed: ${(error as Error)?.message}; next in ${delayMs} ms`);
+        this.settings.logger.warn(
+          { err: error, attempt, delayMs },
+          `warren: reconnect attempt ${attempt} failed: ${(error as Error)?.message}; next in ${delayMs} ms`,
+        );
         this.emit('reconnecting', { attempt, delayMs, error });
         await sleep(delayMs, signal);
       }

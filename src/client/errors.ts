@@ -27,10 +27,13 @@ export class PublishTimeoutError extends WarrenError {
 export class PublishNackedError extends WarrenError {
   static override readonly kind: string = 'PublishNackedError';
   constructor(exchange: string, routingKey: string) {
-    super(`the broker nacked the message to exchange ${JSON.stringify(exchange)} with routing key ${JSON.stringify(routingKey)}`, {
-      code: 'ERR_PUBLISH_NACKED',
-      recoverable: true,
-    });
+    super(
+      `the broker nacked the message to exchange ${JSON.stringify(exchange)} with routing key ${JSON.stringify(routingKey)}`,
+      {
+        code: 'ERR_PUBLISH_NACKED',
+        recoverable: true,
+      },
+    );
   }
 }
 

@@ -36,7 +36,8 @@ export interface PublishMessageOptions {
 
 /** Turns the arguments of `publishMessage` into a message, checking what the broker would refuse. */
 export function buildMessage(routingKey: string, message: MessageBody, o: PublishMessageOptions = {}): OutgoingMessage {
-  if (typeof routingKey !== 'string') throw new InvalidMessageError(`routingKey must be a string, got ${typeof routingKey}`);
+  if (typeof routingKey !== 'string')
+    throw new InvalidMessageError(`routingKey must be a string, got ${typeof routingKey}`);
   let body: Buffer;
   let contentType = o.contentType;
   if (typeof message === 'string') {
@@ -50,7 +51,9 @@ export function buildMessage(routingKey: string, message: MessageBody, o: Publis
     body = Buffer.from(JSON.stringify(message), 'utf8');
     contentType ??= 'application/json';
   } else {
-    throw new InvalidMessageError(`message must be a string, Buffer, Uint8Array or a plain object, got ${message === null ? 'null' : typeof message}`);
+    throw new InvalidMessageError(
+      `message must be a string, Buffer, Uint8Array or a plain object, got ${message === null ? 'null' : typeof message}`,
+    );
   }
   const properties: BasicProperties = {
     contentType,
@@ -72,7 +75,8 @@ export function buildMessage(routingKey: string, message: MessageBody, o: Publis
 
 function checkPriority(p: number | undefined): number | undefined {
   if (p === undefined) return undefined;
-  if (!Number.isInteger(p) || p < 0 || p > 255) throw new InvalidMessageError(`options.priority must be an integer 0..255, got ${p}`);
+  if (!Number.isInteger(p) || p < 0 || p > 255)
+    throw new InvalidMessageError(`options.priority must be an integer 0..255, got ${p}`);
   return p;
 }
 
@@ -81,7 +85,9 @@ function checkExpiration(e: number | string | undefined): string | undefined {
   const s = typeof e === 'number' ? String(e) : e;
   // The broker closes the channel (406) on anything else, which would take other messages down with it.
   if (!/^\d{1,10}$/.test(s) || Number(s) > 2 ** 32 - 1) {
-    throw new InvalidMessageError(`options.expiration must be a non-negative integer of milliseconds, got ${JSON.stringify(e)}`);
+    throw new InvalidMessageError(
+      `options.expiration must be a non-negative integer of milliseconds, got ${JSON.stringify(e)}`,
+    );
   }
   return s;
 }

@@ -209,28 +209,40 @@ export class Publisher {
     const write = ++this.writes;
     e.write = write;
     this.inflight.push(e);
-    channel.basicPublish({ exchange: e.exchange, routingKey: e.routingKey, mandatory: e.mandatory }, e.body, e.properties).then(
-      () => {
-        if (e.write !== write || e.done) return;
-        this.settle(e, e.returned ? new UnroutableError(e.exchange, e.routingKey, e.returned.replyCode, e.returned.replyText) : undefined);
-      },
-      (err: unknown) => {
-        if (e.write !== write || e.done) return;
-        if (err instanceof WarrenError && err.code === 'ERR_PUBLISH_NACKED') {
-          this.settle(e, new PublishNackedError(e.exchange, e.routingKey));
-        } else if (err instanceof WarrenError && err.code === 'ERR_ENCODE') {
-          this.settle(e, err);
-        }
-        // Otherwise the channel closed: detach() has put the entry back in the queue.
-      },
-    );
+    channel
+      .basicPublish({ exchange: e.exchange, routingKey: e.routingKey, mandatory: e.mandatory }, e.body, e.properties)
+      .then(
+        () => {
+          if (e.write !== write || e.done) return;
+          this.settle(
+            e,
+            e.returned
+              ? new UnroutableError(e.exchange, e.routingKey, e.returned.replyCode, e.returned.replyText)
+              : undefined,
+          );
+        },
+        (err: unknown) => {
+          if (e.write !== write || e.done) return;
+          if (err instanceof WarrenError && err.code === 'ERR_PUBLISH_NACKED') {
+            this.settle(e, new PublishNackedError(e.exchange, e.routingKey));
+          } else if (err instanceof WarrenError && err.code === 'ERR_ENCODE') {
+            this.settle(e, err);
+          }
+          // Otherwise the channel closed: detach() has put the entry back in the queue.
+        },
+      );
   }
 
   private readonly onReturn = (returned: ReturnedMessage): void => {
     const id = returned.properties.messageId;
     for (let i = this.inflightHead; i < this.inflight.length; i++) {
       const e = this.inflight[i]!;
-      if (!e.done && e.returned === undefined && e.properties.messageId === id && e.routingKey === returned.routingKey) {
+      if (
+        !e.done &&
+        e.returned === undefined &&
+        e.properties.messageId === id &&
+        e.routingKey === returned.routingKey
+      ) {
         e.returned = returned;
         return;
       }

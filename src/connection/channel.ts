@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
-import { type ContentMessage, ContentAssembler } from '../protocol/content.js';
-import { ChannelError, ConnectionError, ProtocolError, errorFromClose } from '../protocol/errors.js';
+import { ContentAssembler, type ContentMessage } from '../protocol/content.js';
+import { ChannelError, ConnectionError, errorFromClose, ProtocolError } from '../protocol/errors.js';
 import type { FieldTable } from '../protocol/field-table.js';
 import { type Frame, writeMethodFrame, writePublish } from '../protocol/frame.js';
 import {
@@ -194,7 +194,12 @@ export class Channel extends EventEmitter<ChannelEvents> {
     return this.call('exchange.bind', a, 'exchange.bind-ok');
   }
 
-  exchangeUnbind(a: { destination: string; source: string; routingKey?: string; arguments?: FieldTable }): Promise<void> {
+  exchangeUnbind(a: {
+    destination: string;
+    source: string;
+    routingKey?: string;
+    arguments?: FieldTable;
+  }): Promise<void> {
     return this.call('exchange.unbind', a, 'exchange.unbind-ok');
   }
 
@@ -294,14 +299,16 @@ export class Channel extends EventEmitter<ChannelEvents> {
    */
   basicConsume(options: ConsumeOptions, onMessage: (delivery: Delivery) => void): Promise<{ consumerTag: string }> {
     const given = options.consumerTag ?? '';
-    return this.rpc.call<'basic.consume', { consumerTag: string }>(
-      'basic.consume',
-      { ...options, consumerTag: given },
-      ['basic.consume-ok'],
-      (ok) => {
-        this.consumers.set(ok.consumerTag, onMessage);
-      },
-    ).then((ok) => ({ consumerTag: ok.consumerTag }));
+    return this.rpc
+      .call<'basic.consume', { consumerTag: string }>(
+        'basic.consume',
+        { ...options, consumerTag: given },
+        ['basic.consume-ok'],
+        (ok) => {
+          this.consumers.set(ok.consumerTag, onMessage);
+        },
+      )
+      .then((ok) => ({ consumerTag: ok.consumerTag }));
   }
 
   /** Stops a consumer. Deliveries already sent still reach its callback until the broker confirms. */
@@ -312,11 +319,10 @@ export class Channel extends EventEmitter<ChannelEvents> {
 
   /** Fetches one message, or null when the queue is empty. */
   async basicGet(a: { queue: string; noAck?: boolean }): Promise<GetMessage | null> {
-    const reply = await this.rpc.call<'basic.get', ContentMessage<MethodOf<'basic.get-ok'>> | null>(
-      'basic.get',
-      a,
-      ['basic.get-ok', 'basic.get-empty'],
-    );
+    const reply = await this.rpc.call<'basic.get', ContentMessage<MethodOf<'basic.get-ok'>> | null>('basic.get', a, [
+      'basic.get-ok',
+      'basic.get-empty',
+    ]);
     if (reply === null) return null;
     const m = reply.method;
     return {
@@ -515,7 +521,8 @@ export class Channel extends EventEmitter<ChannelEvents> {
   }
 
   private requireConfirms(name: string): ConfirmTracker {
-    if (this.confirms === null) throw new ProtocolError(503, `${name} on channel ${this.id}, which is not in confirm mode`);
+    if (this.confirms === null)
+      throw new ProtocolError(503, `${name} on channel ${this.id}, which is not in confirm mode`);
     return this.confirms;
   }
 
@@ -538,7 +545,11 @@ export class Channel extends EventEmitter<ChannelEvents> {
     if (!this.lifecycle.move('closed')) return;
     this.closeError = err;
     const failure =
-      err ?? new ChannelError(`channel ${this.id} was closed by the client`, { code: 'ERR_CHANNEL_CLOSED', recoverable: false });
+      err ??
+      new ChannelError(`channel ${this.id} was closed by the client`, {
+        code: 'ERR_CHANNEL_CLOSED',
+        recoverable: false,
+      });
     this.rpc.failAll(failure);
     this.confirms?.failAll(failure);
     this.assembler.reset();

@@ -42,7 +42,10 @@ export class ConfirmTracker {
   settle(tag: number, multiple: boolean, err?: Error): void {
     const index = tag - this.base;
     if (tag < 1 || index >= this.entries.length) {
-      throw new ProtocolError(503, `broker confirmed delivery tag ${tag}, which was never published (last ${this.nextSeq - 1})`);
+      throw new ProtocolError(
+        503,
+        `broker confirmed delivery tag ${tag}, which was never published (last ${this.nextSeq - 1})`,
+      );
     }
     if (index < 0) return; // settled and compacted already: a duplicate confirm
     const from = multiple ? this.head : index;

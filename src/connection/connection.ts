@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
-import { ConnectionError, ProtocolError, WarrenError, errorFromClose } from '../protocol/errors.js';
+import { ConnectionError, errorFromClose, ProtocolError, WarrenError } from '../protocol/errors.js';
 import type { FieldTable } from '../protocol/field-table.js';
 import { type Frame, FrameDecoder, PROTOCOL_HEADER, writeHeartbeatFrame, writeMethodFrame } from '../protocol/frame.js';
 import { FRAME_HEARTBEAT, FRAME_METHOD, type Method, type MethodInputs, type MethodName } from '../protocol/spec.js';
@@ -117,7 +117,8 @@ export class Connection extends EventEmitter<ConnectionEvents> implements Channe
   /** Updates the secret (e.g. an OAuth token) of the connection, without reconnecting. */
   updateSecret(newSecret: string, reason: string): Promise<void> {
     if (this.lifecycle.state !== 'open') return Promise.reject(this.notOpen('update the secret'));
-    if (this.pendingSecret) return Promise.reject(new WarrenError('an update-secret is already in flight', { code: 'ERR_BUSY' }));
+    if (this.pendingSecret)
+      return Promise.reject(new WarrenError('an update-secret is already in flight', { code: 'ERR_BUSY' }));
     return new Promise((resolve, reject) => {
       this.pendingSecret = { resolve, reject };
       this.send('connection.update-secret', { newSecret, reason });
@@ -132,10 +133,7 @@ export class Connection extends EventEmitter<ConnectionEvents> implements Channe
     const state = this.lifecycle.state;
     if (state === 'closed') return;
     if (state === 'open' || state === 'opening') {
-      this.beginClose(
-        { replyCode: 200, replyText: 'closed by client', classId: 0, methodId: 0 },
-        undefined,
-      );
+      this.beginClose({ replyCode: 200, replyText: 'closed by client', classId: 0, methodId: 0 }, undefined);
     }
     return this.waitClosed();
   }
@@ -169,14 +167,17 @@ export class Connection extends EventEmitter<ConnectionEvents> implements Channe
   private start(deadline: number): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       this.handshake = { resolve, reject, step: 'start' };
-      this.handshakeTimer = setTimeout(() => {
-        this.finish(
-          new ConnectionError(
-            `AMQP handshake with ${this.options.hostname}:${this.options.port} did not finish within ${this.options.connectionTimeout} ms (waiting for connection.${this.handshake?.step ?? 'open'})`,
-            { code: 'ERR_CONNECTION_TIMEOUT' },
-          ),
-        );
-      }, Math.max(0, deadline - Date.now()));
+      this.handshakeTimer = setTimeout(
+        () => {
+          this.finish(
+            new ConnectionError(
+              `AMQP handshake with ${this.options.hostname}:${this.options.port} did not finish within ${this.options.connectionTimeout} ms (waiting for connection.${this.handshake?.step ?? 'open'})`,
+              { code: 'ERR_CONNECTION_TIMEOUT' },
+            ),
+          );
+        },
+        Math.max(0, deadline - Date.now()),
+      );
       this.stream.write(PROTOCOL_HEADER);
     });
   }
@@ -225,12 +226,14 @@ export class Connection extends EventEmitter<ConnectionEvents> implements Channe
     try {
       if (frame.channel === 0) {
         if (frame.type === FRAME_HEARTBEAT) return;
-        if (frame.type !== FRAME_METHOD) throw new ProtocolError(505, `content frame of type ${frame.type} on channel 0`);
+        if (frame.type !== FRAME_METHOD)
+          throw new ProtocolError(505, `content frame of type ${frame.type} on channel 0`);
         this.onConnectionMethod(frame.method);
         return;
       }
       if (state === 'closing') return; // only connection.close / close-ok matter now
-      if (this.handshake) throw new ProtocolError(505, `frame on channel ${frame.channel} before the connection opened`);
+      if (this.handshake)
+        throw new ProtocolError(505, `frame on channel ${frame.channel} before the connection opened`);
       const channel = this.channels.get(frame.channel);
       if (channel === undefined) {
         throw new ProtocolError(505, `frame for channel ${frame.channel}, which is not open`);
@@ -254,7 +257,8 @@ export class Connection extends EventEmitter<ConnectionEvents> implements Channe
       return;
     }
     if (m.name === 'connection.close-ok') {
-      if (this.lifecycle.state !== 'closing') throw new ProtocolError(505, 'connection.close-ok without connection.close');
+      if (this.lifecycle.state !== 'closing')
+        throw new ProtocolError(505, 'connection.close-ok without connection.close');
       this.finish(this.closeReason);
       return;
     }
@@ -392,7 +396,11 @@ export class Connection extends EventEmitter<ConnectionEvents> implements Channe
     if (err) this.stream.destroy();
     else this.stream.end(() => this.stream.destroy());
     const reason =
-      err ?? new ConnectionError('the connection was closed by the client', { code: 'ERR_CONNECTION_CLOSED', recoverable: false });
+      err ??
+      new ConnectionError('the connection was closed by the client', {
+        code: 'ERR_CONNECTION_CLOSED',
+        recoverable: false,
+      });
     for (const channel of [...this.channels.values()]) channel.connectionClosed(reason);
     this.channels.clear();
     if (this.pendingSecret) this.pendingSecret.reject(reason);

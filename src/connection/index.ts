@@ -2,6 +2,6 @@
 export * from './channel.js';
 export * from './connect.js';
 export * from './connection.js';
-export * from './options.js';
 export { VERSION } from './handshake.js';
 export type { LifecycleState } from './lifecycle.js';
+export * from './options.js';

@@ -1,5 +1,5 @@
-import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import type { Duplex } from 'node:stream';
+import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { WarrenError } from '../protocol/errors.js';
 import type { FieldTable } from '../protocol/field-table.js';
 
@@ -125,7 +125,9 @@ export function parseAmqpUrl(url: string): ConnectOptions {
     if (option === undefined) continue;
     const n = Number(value);
     if (!Number.isInteger(n) || n < 0) {
-      throw new ConnectOptionsError(`URL parameter ${key} must be a non-negative integer, got ${JSON.stringify(value)}`);
+      throw new ConnectOptionsError(
+        `URL parameter ${key} must be a non-negative integer, got ${JSON.stringify(value)}`,
+      );
     }
     (out as Record<string, unknown>)[option] = n;
   }
@@ -152,7 +154,12 @@ export function resolveConnectOptions(input: string | ConnectOptions = {}): Reso
     heartbeat: checkRange('heartbeat', o.heartbeat ?? DEFAULTS.heartbeat, 0, 65535),
     frameMax: o.frameMax === 0 ? 0xffffffff : checkRange('frameMax', o.frameMax ?? DEFAULTS.frameMax, 8192, 0xffffffff),
     channelMax: checkRange('channelMax', o.channelMax || DEFAULTS.channelMax, 1, 65535),
-    connectionTimeout: checkRange('connectionTimeout', o.connectionTimeout ?? DEFAULTS.connectionTimeout, 1, 2 ** 31 - 1),
+    connectionTimeout: checkRange(
+      'connectionTimeout',
+      o.connectionTimeout ?? DEFAULTS.connectionTimeout,
+      1,
+      2 ** 31 - 1,
+    ),
     tls,
     clientProperties: o.clientProperties ?? {},
     connectionName: o.connectionName,

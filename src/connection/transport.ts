@@ -38,9 +38,12 @@ export function openSocket(options: ResolvedConnectOptions, deadline: number): P
     const timer = setTimeout(
       () =>
         fail(
-          new ConnectionError(`cannot connect to ${host}:${port}: no connection within ${options.connectionTimeout} ms`, {
-            code: 'ERR_CONNECTION_TIMEOUT',
-          }),
+          new ConnectionError(
+            `cannot connect to ${host}:${port}: no connection within ${options.connectionTimeout} ms`,
+            {
+              code: 'ERR_CONNECTION_TIMEOUT',
+            },
+          ),
         ),
       Math.max(0, deadline - Date.now()),
     );

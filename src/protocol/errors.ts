@@ -85,10 +85,13 @@ export class WarrenError extends Error {
   /** Brand of this class, used by `instanceof` across duplicate installs. Subclasses override it. */
   static readonly kind: string = 'WarrenError';
 
+  // `this` is the class `instanceof` was asked about (a subclass too), which is the point here.
   static override [Symbol.hasInstance](value: unknown): boolean {
     if (value === null || typeof value !== 'object') return false;
     const kinds = (value as { [KINDS]?: unknown })[KINDS];
+    // biome-ignore lint/complexity/noThisInStatic: must resolve to the subclass being tested
     if (Array.isArray(kinds)) return kinds.includes(this.kind);
+    // biome-ignore lint/complexity/noThisInStatic: plain prototype check for the class being tested
     return Function.prototype[Symbol.hasInstance].call(this, value);
   }
 

@@ -185,7 +185,10 @@ function writeValue(w: BufferWriter, value: FieldValue, path: string, depth: num
   } else {
     const proto = Object.getPrototypeOf(value);
     if (proto !== Object.prototype && proto !== null) {
-      throw encodeError(path, `is a ${proto?.constructor?.name ?? 'non-plain'} object, which a field table cannot hold`);
+      throw encodeError(
+        path,
+        `is a ${proto?.constructor?.name ?? 'non-plain'} object, which a field table cannot hold`,
+      );
     }
     w.u8(0x46); // F
     writeTable(w, value as FieldTable, path, depth + 1);
@@ -367,6 +370,9 @@ function readValue(r: BufferReader, depth: number): FieldValue {
     case 0x69: // i
       return r.u32();
     default:
-      throw new ProtocolError(502, `malformed field table: unknown value type tag 0x${tag.toString(16).padStart(2, '0')}`);
+      throw new ProtocolError(
+        502,
+        `malformed field table: unknown value type tag 0x${tag.toString(16).padStart(2, '0')}`,
+      );
   }
 }

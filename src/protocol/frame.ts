@@ -12,6 +12,7 @@ import {
   decodeMethodPayload,
   encodeBasicProperties,
   encodeBasicPublish,
+  encodeMethodPayload,
   FRAME_BODY,
   FRAME_END,
   FRAME_HEADER,
@@ -21,7 +22,6 @@ import {
   type Method,
   type MethodInputs,
   type MethodName,
-  encodeMethodPayload,
 } from './spec.js';
 import type { BufferWriter } from './writer.js';
 
@@ -332,7 +332,10 @@ export class FrameDecoder {
         break;
       default:
         if (channel !== 0 || end !== start) {
-          throw new ProtocolError(501, `heartbeat frame must be empty on channel 0 (channel ${channel}, ${end - start} bytes)`);
+          throw new ProtocolError(
+            501,
+            `heartbeat frame must be empty on channel 0 (channel ${channel}, ${end - start} bytes)`,
+          );
         }
         frame = { type: FRAME_HEARTBEAT, channel: 0 };
     }

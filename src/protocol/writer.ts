@@ -114,7 +114,8 @@ export class BufferWriter {
 
   timestamp(d: Date, field: string): void {
     const ms = d instanceof Date ? d.getTime() : Number.NaN;
-    if (!Number.isFinite(ms) || ms < 0) throw new EncodeError(`${field} must be a valid Date after 1970, got ${String(d)}`);
+    if (!Number.isFinite(ms) || ms < 0)
+      throw new EncodeError(`${field} must be a valid Date after 1970, got ${String(d)}`);
     this.u64(Math.floor(ms / 1000), field);
   }
 }
