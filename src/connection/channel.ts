@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { ContentAssembler, type ContentMessage } from '../protocol/content.js';
 import { ChannelError, ConnectionError, errorFromClose, ProtocolError } from '../protocol/errors.js';
 import type { FieldTable } from '../protocol/field-table.js';
-import { type Frame, writeMethodFrame, writePublish } from '../protocol/frame.js';
+import { type Frame, writeBasicAckFrame, writeMethodFrame, writePublish } from '../protocol/frame.js';
 import {
   type BasicProperties,
   FRAME_BODY,
@@ -341,7 +341,11 @@ export class Channel extends EventEmitter<ChannelEvents> {
    * channel is no longer open: its delivery tags died with it.
    */
   basicAck(deliveryTag: number, options?: MaybeOptions): boolean {
-    return this.sendIfOpen('basic.ack', { deliveryTag, multiple: multipleOf(options) });
+    if (this.lifecycle.state !== 'open') return false;
+    const output = this.host.output;
+    writeBasicAckFrame(output.writer, this.id, deliveryTag, multipleOf(options));
+    output.flushSoon();
+    return true;
   }
 
   /** Negatively acknowledges; `requeue` defaults to true. Returns false when the channel is not open. */

@@ -3,7 +3,7 @@
  * and the streaming {@link FrameDecoder} that turns bytes in any chunking into typed frames.
  * @module
  */
-import { ProtocolError } from './errors.js';
+import { EncodeError, ProtocolError } from './errors.js';
 import { BufferReader } from './reader.js';
 import {
   type BasicProperties,
@@ -74,32 +74,41 @@ function endFrame(w: BufferWriter, at: number): void {
   w.buf[w.pos++] = FRAME_END;
 }
 
-/**
- * Runs `encode` and, if it throws, drops whatever it wrote so a half-encoded frame never reaches the
- * socket with the next flush.
- */
-function atomically(w: BufferWriter, encode: () => void): void {
-  const mark = w.pos;
-  try {
-    encode();
-  } catch (err) {
-    w.rewind(mark);
-    throw err;
-  }
-}
-
-/** Writes one method frame. */
+/** Writes one method frame. If encoding throws, nothing of the frame stays in `w`. */
 export function writeMethodFrame<N extends MethodName>(
   w: BufferWriter,
   channel: number,
   name: N,
   args: MethodInputs[N],
 ): void {
-  atomically(w, () => {
+  const mark = w.pos;
+  try {
     const at = beginFrame(w, FRAME_METHOD, channel);
     encodeMethodPayload(w, name, args);
     endFrame(w, at);
-  });
+  } catch (err) {
+    w.rewind(mark);
+    throw err;
+  }
+}
+
+/** Writes a basic.ack frame: the hottest frame a consumer sends, so it skips the generic path. */
+export function writeBasicAckFrame(w: BufferWriter, channel: number, deliveryTag: number, multiple: boolean): void {
+  if (!Number.isSafeInteger(deliveryTag) || deliveryTag < 0) {
+    throw new EncodeError(`basic.ack deliveryTag must be a non-negative safe integer, got ${deliveryTag}`);
+  }
+  w.ensure(21);
+  const b = w.buf;
+  const p = w.pos;
+  b[p] = FRAME_METHOD;
+  b.writeUInt16BE(channel, p + 1);
+  b.writeUInt32BE(13, p + 3);
+  b.writeUInt32BE(0x003c0050, p + 7); // basic.ack: class 60, method 80
+  b.writeUInt32BE(Math.floor(deliveryTag / 4294967296), p + 11);
+  b.writeUInt32BE(deliveryTag >>> 0, p + 15);
+  b[p + 19] = multiple ? 1 : 0;
+  b[p + 20] = FRAME_END;
+  w.pos = p + 21;
 }
 
 /** Writes a heartbeat frame. */
@@ -133,8 +142,8 @@ export function writePublish(
   body: Uint8Array,
   frameMax: number,
 ): Buffer[] | null {
-  let chunks: Buffer[] | null = null;
-  atomically(w, () => {
+  const mark = w.pos;
+  try {
     let at = beginFrame(w, FRAME_METHOD, channel);
     w.ensure(4);
     w.buf.writeUInt32BE(0x003c0028, w.pos); // basic.publish: class 60, method 40
@@ -149,9 +158,12 @@ export function writePublish(
     w.pos += 12;
     encodeBasicProperties(w, properties);
     endFrame(w, at);
-    chunks = writeBodyFrames(w, channel, body, frameMax);
-  });
-  return chunks;
+  } catch (err) {
+    // Nothing of a half-encoded publish may reach the socket with the next flush.
+    w.rewind(mark);
+    throw err;
+  }
+  return writeBodyFrames(w, channel, body, frameMax);
 }
 
 function writeBodyFrames(w: BufferWriter, channel: number, body: Uint8Array, frameMax: number): Buffer[] | null {
