@@ -1,9 +1,11 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: { index: 'src/index.ts' },
+  entry: { index: 'src/index.ts', 'sync-worker': 'src/sync/worker.ts' },
   format: ['esm', 'cjs'],
-  dts: true,
+  dts: { entry: { index: 'src/index.ts' } },
+  // import.meta.url in the CJS build (SyncRabbitMQ finds its worker file next to itself).
+  shims: true,
   target: 'node20',
   platform: 'node',
   sourcemap: true,

@@ -7,6 +7,7 @@
  */
 export * from './client/index.js';
 export * from './connection/index.js';
+export { SyncChannel, SyncRabbitMQ, type SyncRabbitMQOptions } from './sync/sync-rabbitmq.js';
 export {
   type BasicProperties,
   ChannelError,

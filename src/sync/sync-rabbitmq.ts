@@ -1,0 +1,278 @@
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { MessageChannel, type MessagePort, Worker, receiveMessageOnPort } from 'node:worker_threads';
+import type { AsyncRabbitMQOptions, ClientState } from '../client/async-rabbitmq.js';
+import type { RabbitMQConfig } from '../client/config.js';
+import { ClientClosedError } from '../client/errors.js';
+import type { MessageBody, PublishMessageOptions } from '../client/message.js';
+import type { Logger } from '../client/settings.js';
+import type { GetMessage } from '../connection/channel.js';
+import type { FieldTable } from '../protocol/field-table.js';
+import type { BasicProperties } from '../protocol/spec.js';
+import { WarrenError } from '../protocol/errors.js';
+import { type SyncLogRecord, type SyncResponse, deserializeError, revive, toThread } from './messages.js';
+
+/** Options of {@link SyncRabbitMQ}: those of AsyncRabbitMQ, plus how long one blocking call may take. */
+export interface SyncRabbitMQOptions extends AsyncRabbitMQOptions {
+  /** Longest a blocking call waits for the worker before throwing (ms). Default 120 000. */
+  callTimeoutMs?: number;
+}
+
+/** Where the worker's code is: the built sibling file, or the TypeScript source (run through tsx). */
+function workerLocation(): { url: URL; fromSource: boolean } {
+  const here = import.meta.url;
+  for (const name of ['sync-worker.js', 'sync-worker.cjs']) {
+    const url = new URL(`./${name}`, here);
+    if (!here.endsWith('.ts') && existsSync(fileURLToPath(url))) return { url, fromSource: false };
+  }
+  return { url: new URL('./worker.ts', here), fromSource: true };
+}
+
+/**
+ * The worker's first code: loads the worker module and, if that fails, answers the blocked caller with
+ * the failure (request id -1) instead of leaving it waiting for a worker that is gone.
+ */
+function bootstrap(url: URL, fromSource: boolean): string {
+  const register = fromSource ? "const { register } = await import('tsx/esm/api'); register();" : '';
+  return `
+const { workerData } = require('node:worker_threads');
+(async () => { ${register} await import(${JSON.stringify(url.href)}); })().catch((err) => {
+  workerData.replies.postMessage({ id: -1, ok: false, error: { name: 'WarrenError', code: 'ERR_SYNC_WORKER', message: 'the SyncRabbitMQ worker failed to start: ' + (err && err.message), stack: err && err.stack } });
+  Atomics.store(workerData.signal, 0, 1);
+  Atomics.notify(workerData.signal, 0);
+});`;
+}
+
+/**
+ * The blocking twin of {@link AsyncRabbitMQ}, for code that cannot await (scripts, synchronous hooks,
+ * ports of blocking Python code). Same surface, same guarantees: `publishMessage` returns only once the
+ * broker confirmed the message, and throws the same error classes.
+ *
+ * It runs an AsyncRabbitMQ in a worker thread and blocks the calling thread (Atomics.wait) until each
+ * call is answered, so reconnects and heartbeats keep running while the caller waits. Blocking the main
+ * thread also blocks its own event loop: use it where that is acceptable. Call {@link close} (or
+ * `disconnect()`) when done, or the worker keeps the process alive.
+ *
+ * @example
+ * ```ts
+ * const mq = new SyncRabbitMQ({ queues: [{ name: 'jobs' }] });
+ * mq.connect();
+ * mq.publishMessage('jobs', { id: 1 });   // returns after the broker's confirm
+ * const ch = mq.getChannel();
+ * const msg = ch.basicGet({ queue: 'jobs' });
+ * if (msg) ch.basicAck(msg.deliveryTag);
+ * mq.disconnect();
+ * ```
+ */
+export class SyncRabbitMQ {
+  private worker: Worker | undefined;
+  private readonly replies: MessagePort;
+  private readonly logs: MessagePort;
+  private readonly signal = new Int32Array(new SharedArrayBuffer(4));
+  private readonly logger: Logger | undefined;
+  private readonly callTimeoutMs: number;
+  private nextId = 1;
+
+  constructor(config: RabbitMQConfig = {}, options: SyncRabbitMQOptions = {}) {
+    const { logger, callTimeoutMs, ...rest } = options;
+    this.logger = logger;
+    this.callTimeoutMs = callTimeoutMs ?? 120_000;
+    const replies = new MessageChannel();
+    const logs = new MessageChannel();
+    this.replies = replies.port1;
+    this.logs = logs.port1;
+    const { url, fromSource } = workerLocation();
+    this.worker = new Worker(bootstrap(url, fromSource), {
+      eval: true,
+      workerData: { config: toThread(config), options: toThread(rest), replies: replies.port2, logs: logs.port2, signal: this.signal },
+      transferList: [replies.port2, logs.port2],
+    });
+    // Between calls nothing needs the worker to keep this process alive; calls block on it anyway.
+    this.worker.unref();
+    this.replies.unref();
+    this.logs.unref();
+    // Validation errors of the config surface here, as they do from AsyncRabbitMQ's constructor.
+    try {
+      this.call('status');
+    } catch (err) {
+      this.close();
+      throw err;
+    }
+  }
+
+  /** Connects and declares the topology; blocks until ready (or throws). */
+  connect(): void {
+    this.call('connect');
+  }
+
+  /** Waits for confirms, closes the connection and ends the worker. Idempotent. */
+  disconnect(): void {
+    if (!this.worker) return;
+    try {
+      this.call('disconnect');
+    } finally {
+      this.close();
+    }
+  }
+
+  /** Ends the worker without waiting for anything (use {@link disconnect} for a clean stop). */
+  close(): void {
+    const worker = this.worker;
+    this.worker = undefined;
+    if (worker) void worker.terminate();
+    this.replies.close();
+    this.logs.close();
+  }
+
+  declareInfrastructure(): void {
+    this.call('declareInfrastructure');
+  }
+
+  /** Publishes and returns once the broker confirmed; throws UnroutableError, PublishNackedError... */
+  publishMessage(routingKey: string, message: MessageBody, options: PublishMessageOptions = {}): void {
+    this.call('publishMessage', routingKey, message, options);
+  }
+
+  get isConnected(): boolean {
+    return this.status().isConnected;
+  }
+
+  get isReady(): boolean {
+    return this.status().isReady;
+  }
+
+  get state(): ClientState {
+    return this.status().state;
+  }
+
+  /** A blocking channel with prefetch 1 (see AsyncRabbitMQ.getChannel); pull messages with basicGet. */
+  getChannel(): SyncChannel {
+    return new SyncChannel(this, this.call('getChannel') as number);
+  }
+
+  /** @internal Runs one operation in the worker and blocks until it answers. */
+  call(op: string, ...args: unknown[]): unknown {
+    const worker = this.worker;
+    if (!worker) throw new ClientClosedError(`SyncRabbitMQ is closed: cannot ${op}`);
+    const id = this.nextId++;
+    Atomics.store(this.signal, 0, 0);
+    worker.postMessage({ id, op, args: toThread(args) });
+    const deadline = Date.now() + this.callTimeoutMs;
+    let reply: SyncResponse | undefined;
+    for (;;) {
+      const got = receiveMessageOnPort(this.replies);
+      if (got) {
+        reply = got.message as SyncResponse;
+        if (reply.id === id) break;
+        if (reply.id === -1) {
+          this.close();
+          if (!reply.ok) throw deserializeError(reply.error);
+        }
+        continue; // the answer to an earlier call that timed out
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) break;
+      Atomics.wait(this.signal, 0, 0, Math.min(left, 1000));
+      Atomics.store(this.signal, 0, 0);
+    }
+    this.replayLogs();
+    if (reply?.id !== id) {
+      throw new WarrenError(`SyncRabbitMQ: ${op} got no answer within ${this.callTimeoutMs} ms`, { code: 'ERR_SYNC_TIMEOUT' });
+    }
+    if (!reply.ok) throw deserializeError(reply.error);
+    return revive(reply.value);
+  }
+
+  private status(): { isConnected: boolean; isReady: boolean; state: ClientState } {
+    if (!this.worker) return { isConnected: false, isReady: false, state: 'idle' };
+    return this.call('status') as { isConnected: boolean; isReady: boolean; state: ClientState };
+  }
+
+  private replayLogs(): void {
+    for (let m = receiveMessageOnPort(this.logs); m; m = receiveMessageOnPort(this.logs)) {
+      const record = m.message as SyncLogRecord;
+      this.logger?.[record.level]?.(...(revive(record.args) as unknown[]));
+    }
+  }
+}
+
+/**
+ * A channel of a {@link SyncRabbitMQ}: the engine's channel methods, blocking. No basicConsume (a
+ * callback cannot run while the thread blocks): pull with basicGet.
+ */
+export class SyncChannel {
+  constructor(
+    private readonly owner: SyncRabbitMQ,
+    /** The channel's handle in the worker. */
+    readonly handle: number,
+  ) {}
+
+  private run(method: string, ...args: unknown[]): unknown {
+    return this.owner.call('channel', this.handle, method, ...args);
+  }
+
+  exchangeDeclare(a: { exchange: string; type?: string; durable?: boolean; autoDelete?: boolean; internal?: boolean; passive?: boolean; arguments?: FieldTable }): void {
+    this.run('exchangeDeclare', a);
+  }
+  exchangeDelete(a: { exchange: string; ifUnused?: boolean }): void {
+    this.run('exchangeDelete', a);
+  }
+  exchangeBind(a: { destination: string; source: string; routingKey?: string; arguments?: FieldTable }): void {
+    this.run('exchangeBind', a);
+  }
+  exchangeUnbind(a: { destination: string; source: string; routingKey?: string; arguments?: FieldTable }): void {
+    this.run('exchangeUnbind', a);
+  }
+  queueDeclare(a: { queue?: string; passive?: boolean; durable?: boolean; exclusive?: boolean; autoDelete?: boolean; arguments?: FieldTable }): { queue: string; messageCount: number; consumerCount: number } {
+    return this.run('queueDeclare', a) as { queue: string; messageCount: number; consumerCount: number };
+  }
+  queueBind(a: { queue: string; exchange: string; routingKey?: string; arguments?: FieldTable }): void {
+    this.run('queueBind', a);
+  }
+  queueUnbind(a: { queue: string; exchange: string; routingKey?: string; arguments?: FieldTable }): void {
+    this.run('queueUnbind', a);
+  }
+  queuePurge(a: { queue: string }): { messageCount: number } {
+    return this.run('queuePurge', a) as { messageCount: number };
+  }
+  queueDelete(a: { queue: string; ifUnused?: boolean; ifEmpty?: boolean }): { messageCount: number } {
+    return this.run('queueDelete', a) as { messageCount: number };
+  }
+  basicQos(a: { prefetchCount?: number; prefetchSize?: number; global?: boolean }): void {
+    this.run('basicQos', a);
+  }
+  /** Publishes on this channel; returns once written (or confirmed, after confirmSelect). */
+  basicPublish(options: { exchange?: string; routingKey?: string; mandatory?: boolean }, body: Uint8Array | string, properties: BasicProperties = {}): void {
+    this.run('basicPublish', options, body, properties);
+  }
+  basicGet(a: { queue: string; noAck?: boolean }): GetMessage | null {
+    return this.run('basicGet', a) as GetMessage | null;
+  }
+  basicAck(deliveryTag: number, options?: { multiple?: boolean }): boolean {
+    return this.run('basicAck', deliveryTag, options) as boolean;
+  }
+  basicNack(deliveryTag: number, options?: { multiple?: boolean; requeue?: boolean }): boolean {
+    return this.run('basicNack', deliveryTag, options) as boolean;
+  }
+  basicReject(deliveryTag: number, options?: { requeue?: boolean }): boolean {
+    return this.run('basicReject', deliveryTag, options) as boolean;
+  }
+  basicRecover(a: { requeue?: boolean } = {}): void {
+    this.run('basicRecover', a);
+  }
+  confirmSelect(): void {
+    this.run('confirmSelect');
+  }
+  txSelect(): void {
+    this.run('txSelect');
+  }
+  txCommit(): void {
+    this.run('txCommit');
+  }
+  txRollback(): void {
+    this.run('txRollback');
+  }
+  close(): void {
+    this.run('close');
+  }
+}

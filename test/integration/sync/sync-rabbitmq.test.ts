@@ -1,0 +1,112 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { ClientClosedError, UnroutableError } from '../../../src/client/errors.js';
+import { ConfigValidationError } from '../../../src/client/config.js';
+import { Decimal } from '../../../src/protocol/field-table.js';
+import { ConnectionError } from '../../../src/protocol/errors.js';
+import { SyncRabbitMQ } from '../../../src/sync/sync-rabbitmq.js';
+import { brokerUrl, uniqueName } from '../../helpers/broker.js';
+
+const opened: SyncRabbitMQ[] = [];
+function client(...args: ConstructorParameters<typeof SyncRabbitMQ>): SyncRabbitMQ {
+  const mq = new SyncRabbitMQ(...args);
+  opened.push(mq);
+  return mq;
+}
+
+afterAll(() => {
+  for (const mq of opened) mq.close();
+});
+
+describe('SyncRabbitMQ', () => {
+  it('connects, publishes with confirms and reads back through a blocking channel', () => {
+    const queue = uniqueName('sync');
+    const mq = client({ queues: [{ name: queue, durable: false }] }, { urls: brokerUrl() });
+    expect(mq.isConnected).toBe(false);
+    mq.connect();
+    expect(mq.isConnected).toBe(true);
+    expect(mq.isReady).toBe(true);
+    expect(mq.state).toBe('ready');
+
+    mq.publishMessage(queue, { n: 1 }, { headers: { price: new Decimal(2, 1999), big: 2n ** 40n, raw: Buffer.from([1, 2]) } });
+    mq.publishMessage(queue, 'two');
+    const ch = mq.getChannel();
+    expect(ch.queueDeclare({ queue, passive: true }).messageCount).toBe(2);
+
+    const first = ch.basicGet({ queue });
+    expect(first).not.toBeNull();
+    expect(Buffer.isBuffer(first!.body)).toBe(true);
+    expect(JSON.parse(first!.body.toString())).toEqual({ n: 1 });
+    expect(first!.properties.contentType).toBe('application/json');
+    const headers = first!.properties.headers!;
+    expect(headers.price).toBeInstanceOf(Decimal);
+    expect(headers.price).toEqual(new Decimal(2, 1999));
+    expect(headers.big).toBe(2n ** 40n);
+    expect(Buffer.isBuffer(headers.raw)).toBe(true);
+    expect(ch.basicAck(first!.deliveryTag)).toBe(true);
+
+    const second = ch.basicGet({ queue, noAck: true });
+    expect(second!.body.toString()).toBe('two');
+    expect(ch.basicGet({ queue })).toBeNull();
+    ch.queueDelete({ queue });
+    mq.disconnect();
+    expect(mq.isConnected).toBe(false);
+  });
+
+  it('throws the same error classes as the async client', () => {
+    const mq = client({}, { urls: brokerUrl() });
+    mq.connect();
+    const err = (() => {
+      try {
+        mq.publishMessage(uniqueName('nowhere'), 'x');
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(err).toBeInstanceOf(UnroutableError);
+    expect((err as UnroutableError).code).toBe('ERR_UNROUTABLE');
+    expect((err as UnroutableError).exchange).toBe('');
+
+    const ch = mq.getChannel();
+    try {
+      ch.queueDeclare({ queue: uniqueName('missing'), passive: true });
+      expect.unreachable('passive declare of a missing queue must throw');
+    } catch (e) {
+      expect((e as { replyCode?: number }).replyCode).toBe(404);
+      expect((e as { methodName?: string }).methodName).toBe('queue.declare');
+    }
+    mq.disconnect();
+    expect(() => mq.publishMessage('q', 'x')).toThrow(ClientClosedError);
+    expect(() => mq.disconnect()).not.toThrow();
+  });
+
+  it('reports an invalid config from the constructor, naming the path', () => {
+    expect(() => client({ queues: [{ name: 'q', durable: 'yes' as never }] })).toThrow(ConfigValidationError);
+    expect(() => client({ queues: [{ name: 'q', durable: 'yes' as never }] })).toThrow(/queues\[0\]\.durable must be a boolean/);
+  });
+
+  it('fails fast on a wrong password without leaking it, and forwards log lines', () => {
+    const lines: unknown[][] = [];
+    const logger = { debug: () => {}, info: (...a: unknown[]) => lines.push(a), warn: (...a: unknown[]) => lines.push(a), error: (...a: unknown[]) => lines.push(a) };
+    const url = brokerUrl().replace('guest:guest@', 'guest:hunter2-wrong@');
+    const mq = client({}, { urls: url, logger, connectRetry: { attempts: 2, baseDelayMs: 10 } });
+    const started = Date.now();
+    let caught: unknown;
+    try {
+      mq.connect();
+    } catch (e) {
+      caught = e;
+    }
+    expect(caught).toBeInstanceOf(ConnectionError);
+    expect((caught as ConnectionError).replyCode).toBe(403);
+    expect(String((caught as Error).message)).not.toContain('hunter2');
+    expect(Date.now() - started).toBeLessThan(10_000);
+    mq.close();
+
+    const ok = client({}, { urls: brokerUrl(), logger });
+    ok.connect();
+    ok.disconnect();
+    const logged = JSON.stringify(lines, (_k, v) => (typeof v === 'bigint' ? String(v) : v));
+    expect(logged).toContain('warren: connected to amqp://guest:***@');
+    expect(logged).not.toContain('hunter2');
+  });
+});
