@@ -273,7 +273,10 @@ export function readTable(r: BufferReader, depth = 0): FieldTable {
   try {
     while (r.pos < end) {
       const key = r.shortstr();
-      table[key] = readValue(r, depth);
+      const value = readValue(r, depth);
+      // A peer-chosen "__proto__" key must become an own property, not replace the table's prototype.
+      if (key === '__proto__') Object.defineProperty(table, key, { value, enumerable: true, writable: true, configurable: true });
+      else table[key] = value;
     }
   } finally {
     r.end = outerEnd;

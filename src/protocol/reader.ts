@@ -3,6 +3,29 @@ import { ProtocolError } from './errors.js';
 const TWO_POW_32 = 4294967296;
 const MAX_SAFE_HIGH_WORD = 0x1fffff;
 
+const CACHED_MAX = 64;
+const CACHE_SLOTS = 256;
+const cache: string[] = new Array(CACHE_SLOTS).fill('');
+
+/**
+ * Consumer tags, exchanges, routing keys and content types repeat on every delivery. Decoding them again
+ * each time costs a native call and a fresh string; instead a small direct-mapped cache of ASCII strings
+ * is compared byte by byte against the input (for ASCII, byte i equals char code i), which allocates nothing.
+ */
+function cachedShortstr(buf: Buffer, start: number, len: number): string {
+  const slot = (len * 31 + buf[start]! * 7 + buf[start + len - 1]! + buf[start + (len >> 1)]! * 13) & (CACHE_SLOTS - 1);
+  const hit = cache[slot]!;
+  if (hit.length === len) {
+    let i = 0;
+    while (i < len && buf[start + i] === hit.charCodeAt(i)) i++;
+    if (i === len) return hit;
+  }
+  const s = buf.toString('utf8', start, start + len);
+  // Only pure ASCII (one byte per char) can be compared that way later.
+  if (s.length === len) cache[slot] = s;
+  return s;
+}
+
 /**
  * A bounds-checked cursor over one frame payload. Every read checks the declared end of the payload
  * (not the end of the underlying buffer, which may hold further frames), so malformed input surfaces
@@ -63,9 +86,11 @@ export class BufferReader {
   shortstr(): string {
     const len = this.u8();
     this.need(len, 'shortstr');
-    const s = this.buf.toString('utf8', this.pos, this.pos + len);
+    const start = this.pos;
     this.pos += len;
-    return s;
+    if (len === 0) return '';
+    if (len > CACHED_MAX) return this.buf.toString('utf8', start, start + len);
+    return cachedShortstr(this.buf, start, len);
   }
 
   /** A long string's bytes, as a view into the frame (no copy). */
