@@ -5,10 +5,12 @@ import type { Connection } from '../connection/connection.js';
 import { parseAmqpUrl } from '../connection/options.js';
 import { ChannelError, ConnectionError, WarrenError } from '../protocol/errors.js';
 import { type RabbitMQConfig, type ResolvedConfig, validateConfig } from './config.js';
+import { type ConsumeHandler, type ConsumeOptions, type Consumer, consume } from './consumer.js';
 import { ClientClosedError } from './errors.js';
 import { buildMessage, type MessageBody, type PublishMessageOptions } from './message.js';
 import { type OutgoingMessage, type PublishBufferOptions, Publisher } from './publisher.js';
 import { backoffDelay, connRetry, type RetryOptions } from './retry.js';
+import { type RpcHandler, type RpcOptions, type RpcPayload, type RpcServerOptions, rpc, rpcServer } from './rpc.js';
 import { type ConnectionOptions, type ResolvedSettings, redactUrl, resolveSettings } from './settings.js';
 import { declareTopology } from './topology.js';
 
@@ -216,6 +218,48 @@ export class AsyncRabbitMQ extends EventEmitter<AsyncRabbitMQEvents> {
       return Promise.reject(err);
     }
     return this.publisher.publish(outgoing);
+  }
+
+  /**
+   * Consumes `queue` with `handler`: ack when it resolves; when it throws, a broker-side retry after the
+   * delay (retry queues), and once attempts run out the dead-letter target. Survives reconnects.
+   * See {@link consume} for every option.
+   * @example
+   * ```ts
+   * const consumer = await mq.consume<Order>('orders.created', async (msg) => save(msg.value), {
+   *   json: true, prefetch: 10, retry: { attempts: 3, delayMs: 5000 },
+   * });
+   * await consumer.stop({ timeoutMs: 10_000 });
+   * ```
+   */
+  consume<T = unknown>(queue: string, handler: ConsumeHandler<T>, options?: ConsumeOptions<T>): Promise<Consumer<T>> {
+    return consume(this, queue, handler, options);
+  }
+
+  /**
+   * Request/reply over direct reply-to: publishes `payload` and resolves with the reply (JSON decoded).
+   * @example
+   * ```ts
+   * const price = await mq.rpc<number>('pricing', { sku: 'A1' }, { timeoutMs: 2000 });
+   * ```
+   */
+  rpc<R = unknown>(routingKey: string, payload: RpcPayload, options?: RpcOptions): Promise<R> {
+    return rpc<R>(this, routingKey, payload, options);
+  }
+
+  /**
+   * Answers RPC requests arriving on `queue`: the handler's result goes back to the caller.
+   * @example
+   * ```ts
+   * await mq.rpcServer<{ sku: string }, number>('pricing', async ({ sku }) => lookup(sku));
+   * ```
+   */
+  rpcServer<Req = unknown, Res = unknown>(
+    queue: string,
+    handler: RpcHandler<Req, Res>,
+    options?: RpcServerOptions<Req>,
+  ): Promise<Consumer<Buffer>> {
+    return rpcServer(this, queue, handler, options);
   }
 
   /**

@@ -72,7 +72,7 @@ export interface PublishOptions {
 }
 
 /** Options of {@link Channel.basicConsume}. */
-export interface ConsumeOptions {
+export interface BasicConsumeOptions {
   queue: string;
   /** Empty or absent: the broker makes one up. */
   consumerTag?: string;
@@ -297,7 +297,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
    * Starts a consumer; `onMessage` runs synchronously for each delivery, in order.
    * @returns the consumer tag (made up by the broker when not given).
    */
-  basicConsume(options: ConsumeOptions, onMessage: (delivery: Delivery) => void): Promise<{ consumerTag: string }> {
+  basicConsume(options: BasicConsumeOptions, onMessage: (delivery: Delivery) => void): Promise<{ consumerTag: string }> {
     const given = options.consumerTag ?? '';
     return this.rpc
       .call<'basic.consume', { consumerTag: string }>(
