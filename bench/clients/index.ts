@@ -9,5 +9,5 @@ export const CLIENTS: Record<string, ClientEntry> = {
   amqplib: { role: 'peer', load: () => import('./amqplib.js') },
   cloudamqp: { role: 'peer', load: () => import('./cloudamqp.js') },
   'rabbitmq-client': { role: 'peer', load: () => import('./rabbitmq-client.js') },
-  // 'warren-mq': { role: 'subject', load: () => import('./warren-mq.js') }, // high-level mq.consume (to do)
+  'warren-mq': { role: 'subject', load: () => import('./warren-mq.js') },
 };

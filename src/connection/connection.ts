@@ -158,10 +158,25 @@ export class Connection extends EventEmitter<ConnectionEvents> implements Channe
       this.finish(this.closeReason ?? failure);
       return;
     }
-    this.beginClose(
-      { replyCode, replyText: err.message.slice(0, 255), classId: err.classId ?? 0, methodId: err.methodId ?? 0 },
-      failure,
-    );
+    const close = {
+      replyCode,
+      replyText: err.message.slice(0, 255),
+      classId: err.classId ?? 0,
+      methodId: err.methodId ?? 0,
+    };
+    if (this.decoder.hasFailed) {
+      // The decoder ignores everything after a framing error, so a close-ok could never be recognised: tell
+      // the peer why (finish() flushes the frame before releasing the socket) and close now.
+      this.closeReason = failure;
+      try {
+        writeMethodFrame(this.output.writer, 0, 'connection.close', close);
+      } catch {
+        // Nothing more can be said to this peer.
+      }
+      this.finish(failure);
+      return;
+    }
+    this.beginClose(close, failure);
   }
 
   private start(deadline: number): Promise<void> {
@@ -169,11 +184,13 @@ export class Connection extends EventEmitter<ConnectionEvents> implements Channe
       this.handshake = { resolve, reject, step: 'start' };
       this.handshakeTimer = setTimeout(
         () => {
+          // A protocol error already closing the connection is the better reason than the timeout.
           this.finish(
-            new ConnectionError(
-              `AMQP handshake with ${this.options.hostname}:${this.options.port} did not finish within ${this.options.connectionTimeout} ms (waiting for connection.${this.handshake?.step ?? 'open'})`,
-              { code: 'ERR_CONNECTION_TIMEOUT' },
-            ),
+            this.closeReason ??
+              new ConnectionError(
+                `AMQP handshake with ${this.options.hostname}:${this.options.port} did not finish within ${this.options.connectionTimeout} ms (waiting for connection.${this.handshake?.step ?? 'open'})`,
+                { code: 'ERR_CONNECTION_TIMEOUT' },
+              ),
           );
         },
         Math.max(0, deadline - Date.now()),
@@ -200,7 +217,7 @@ export class Connection extends EventEmitter<ConnectionEvents> implements Channe
     if (this.lifecycle.state === 'closed') return;
     const err = this.streamError;
     const during = this.handshake ? ` during the handshake (at connection.${this.handshake.step})` : '';
-    if (this.handshake?.step === 'tune' && !err) {
+    if (this.handshake?.step === 'tune' && !err && this.lifecycle.state === 'opening') {
       // Brokers without authentication_failure_close drop the socket after a bad start-ok.
       this.finish(
         new ConnectionError('the broker closed the connection after authentication: check username and password', {
