@@ -92,6 +92,7 @@ export class AsyncRabbitMQ extends EventEmitter<AsyncRabbitMQEvents> {
   private publishChannel: Channel | undefined;
   private userChannel: Promise<Channel> | undefined;
   private connecting: Promise<void> | undefined;
+  private reconnecting: Promise<void> | undefined;
   private disconnecting: Promise<void> | undefined;
   private abort = new AbortController();
   private urlIndex = 0;
@@ -319,7 +320,10 @@ export class AsyncRabbitMQ extends EventEmitter<AsyncRabbitMQEvents> {
     const timeoutMs = this.options.disconnectTimeoutMs ?? 10_000;
     this.clientState = 'disconnecting';
     this.abort.abort(new ClientClosedError('disconnect() was called'));
+    // An attempt already under way finishes (bounded by connectionTimeout) and then sees the abort, so no
+    // connection it opens outlives disconnect().
     await this.connecting?.catch(() => {});
+    await this.reconnecting;
     for (const p of this.participants) {
       try {
         await p.stop?.(timeoutMs);
@@ -374,6 +378,7 @@ export class AsyncRabbitMQ extends EventEmitter<AsyncRabbitMQEvents> {
       ...(s.tls ? { tls: s.tls } : {}),
       ...(s.connectionName ? { connectionName: s.connectionName } : {}),
       ...(this.options.frameMax ? { frameMax: this.options.frameMax } : {}),
+      signal: this.abort.signal,
     });
     try {
       if (this.abort.signal.aborted) throw new ClientClosedError('disconnect() was called while connecting');
@@ -480,7 +485,9 @@ export class AsyncRabbitMQ extends EventEmitter<AsyncRabbitMQEvents> {
     this.settings.logger.warn({ err }, `warren: connection lost: ${err.message}`);
     this.emit('disconnected', err);
     this.clientState = 'reconnecting';
-    void this.reconnectLoop();
+    this.reconnecting = this.reconnectLoop().finally(() => {
+      this.reconnecting = undefined;
+    });
   }
 
   private async reconnectLoop(): Promise<void> {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { FieldTable } from '../protocol/field-table.js';
+import { type FieldTable, TypedValue } from '../protocol/field-table.js';
 import type { BasicProperties } from '../protocol/spec.js';
 import { InvalidMessageError } from './errors.js';
 import type { OutgoingMessage } from './publisher.js';
@@ -55,6 +55,7 @@ export function buildMessage(routingKey: string, message: MessageBody, o: Publis
       `message must be a string, Buffer, Uint8Array or a plain object, got ${message === null ? 'null' : typeof message}`,
     );
   }
+  if (o.headers !== undefined) checkFinite(o.headers, 'options.headers');
   const properties: BasicProperties = {
     contentType,
     contentEncoding: o.contentEncoding,
@@ -90,4 +91,23 @@ function checkExpiration(e: number | string | undefined): string | undefined {
     );
   }
   return s;
+}
+
+/**
+ * AMQP can carry NaN and ±Infinity, but RabbitMQ answers a header holding one by closing the whole
+ * connection (541 INTERNAL_ERROR), taking every other message in flight down with it: refuse it here.
+ */
+function checkFinite(value: unknown, path: string, depth = 0): void {
+  if (depth > 64) return; // the codec refuses deeper nesting with its own error
+  const n = value instanceof TypedValue ? value.value : value;
+  if (typeof n === 'number' && !Number.isFinite(n)) {
+    throw new InvalidMessageError(`${path} is ${n}: RabbitMQ closes the connection on non-finite numbers in headers`);
+  }
+  if (Array.isArray(value)) {
+    value.forEach((v, i) => {
+      checkFinite(v, `${path}[${i}]`, depth + 1);
+    });
+  } else if (value !== null && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
+    for (const [k, v] of Object.entries(value)) checkFinite(v, `${path}[${JSON.stringify(k)}]`, depth + 1);
+  }
 }

@@ -1,5 +1,6 @@
 import type { Channel, ReturnedMessage } from '../connection/channel.js';
-import { WarrenError } from '../protocol/errors.js';
+import type { PendingConfirm } from '../connection/confirm-tracker.js';
+import { ChannelError, EncodeError, WarrenError } from '../protocol/errors.js';
 import type { BasicProperties } from '../protocol/spec.js';
 import { PublishNackedError, PublishTimeoutError, UnroutableError } from './errors.js';
 
@@ -24,14 +25,40 @@ export interface OutgoingMessage {
   properties: BasicProperties;
 }
 
-interface Entry extends OutgoingMessage {
-  resolve(): void;
-  reject(err: Error): void;
-  /** Changes each time the entry is written, so a late settlement of an old write is ignored. */
-  write: number;
-  done: boolean;
-  failures: number;
-  returned: ReturnedMessage | undefined;
+/**
+ * One held message. It is its own confirm callback on the channel (no promise per write): the channel
+ * calls `resolve()` on the broker's ack and `reject()` on a nack or when it closes.
+ */
+class Entry implements OutgoingMessage, PendingConfirm {
+  done = false;
+  failures = 0;
+  returned: ReturnedMessage | undefined = undefined;
+  readonly exchange: string;
+  readonly routingKey: string;
+  readonly mandatory: boolean;
+  readonly body: Buffer;
+  readonly properties: BasicProperties;
+
+  constructor(
+    private readonly publisher: Publisher,
+    message: OutgoingMessage,
+    readonly succeed: () => void,
+    readonly fail: (err: Error) => void,
+  ) {
+    this.exchange = message.exchange;
+    this.routingKey = message.routingKey;
+    this.mandatory = message.mandatory;
+    this.body = message.body;
+    this.properties = message.properties;
+  }
+
+  resolve(): void {
+    this.publisher.confirmed(this);
+  }
+
+  reject(err: Error): void {
+    this.publisher.refused(this, err);
+  }
 }
 
 interface RoomWaiter {
@@ -63,7 +90,6 @@ export class Publisher {
   private roomWaiters: RoomWaiter[] = [];
   private channel: Channel | null = null;
   private paused = false;
-  private writes = 0;
   private closedWith: Error | null = null;
   private idleWaiters: Array<() => void> = [];
   private readonly maxMessages: number;
@@ -94,18 +120,23 @@ export class Publisher {
   }
 
   /** Resolves once the broker confirmed the message; rejects on nack, return, timeout or close. */
-  async publish(message: OutgoingMessage): Promise<void> {
-    if (this.closedWith) throw this.closedWith;
+  publish(message: OutgoingMessage): Promise<void> {
+    if (this.closedWith) return Promise.reject(this.closedWith);
     const bytes = message.body.length;
-    if (!this.hasRoom(bytes)) {
-      await this.waitForRoom(bytes);
+    if (this.hasRoom(bytes)) return this.enqueue(message);
+    return this.waitForRoom(bytes).then(() => {
       this.reserved--;
       this.reservedBytes -= bytes;
-    }
+      if (this.closedWith) throw this.closedWith;
+      return this.enqueue(message);
+    });
+  }
+
+  private enqueue(message: OutgoingMessage): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       this.held++;
-      this.heldBytes += bytes;
-      this.queue.push({ ...message, resolve, reject, write: 0, done: false, failures: 0, returned: undefined });
+      this.heldBytes += message.body.length;
+      this.queue.push(new Entry(this, message, resolve, reject));
       this.pump();
     });
   }
@@ -126,13 +157,17 @@ export class Publisher {
     if (channel === null) return;
     this.channel = null;
     channel.off('return', this.onReturn);
+    const live = this.inflight.slice(this.inflightHead).filter((e) => !e.done);
+    const culprits = live.filter((e) => isPoisoned(e));
+    for (const e of culprits) this.settle(e, cause);
+    // A lost connection is nobody's fault. A channel error traced to its culprits is not held against the
+    // others; an unexplained one counts for all, so a message that keeps killing channels ends up rejected.
+    const counts = cause instanceof ChannelError && culprits.length === 0;
     const retry: Entry[] = [];
-    for (let i = this.inflightHead; i < this.inflight.length; i++) {
-      const e = this.inflight[i]!;
+    for (const e of live) {
       if (e.done) continue;
-      e.write = 0;
       e.returned = undefined;
-      if (++e.failures >= this.maxFailures || isPoisoned(e)) this.settle(e, cause);
+      if (counts && ++e.failures >= this.maxFailures) this.settle(e, cause);
       else retry.push(e);
     }
     this.inflight = [];
@@ -196,8 +231,17 @@ export class Publisher {
     if (channel === null || this.paused) return;
     while (this.queueHead < this.queue.length && this.channel === channel && channel.isOpen) {
       const e = this.queue[this.queueHead]!;
+      try {
+        channel.publishConfirmed({ exchange: e.exchange, routingKey: e.routingKey, mandatory: e.mandatory }, e.body, e.properties, e);
+      } catch (err) {
+        if (!(err instanceof EncodeError)) break; // the channel is going away: retry on the next one
+        // A message the protocol cannot carry (a header value of an unsupported type...): final.
+        this.queue[this.queueHead++] = undefined as never;
+        this.settle(e, err);
+        continue;
+      }
       this.queue[this.queueHead++] = undefined as never;
-      this.writeEntry(channel, e);
+      this.inflight.push(e);
     }
     if (this.queueHead === this.queue.length) {
       this.queue = [];
@@ -205,32 +249,16 @@ export class Publisher {
     }
   }
 
-  private writeEntry(channel: Channel, e: Entry): void {
-    const write = ++this.writes;
-    e.write = write;
-    this.inflight.push(e);
-    channel
-      .basicPublish({ exchange: e.exchange, routingKey: e.routingKey, mandatory: e.mandatory }, e.body, e.properties)
-      .then(
-        () => {
-          if (e.write !== write || e.done) return;
-          this.settle(
-            e,
-            e.returned
-              ? new UnroutableError(e.exchange, e.routingKey, e.returned.replyCode, e.returned.replyText)
-              : undefined,
-          );
-        },
-        (err: unknown) => {
-          if (e.write !== write || e.done) return;
-          if (err instanceof WarrenError && err.code === 'ERR_PUBLISH_NACKED') {
-            this.settle(e, new PublishNackedError(e.exchange, e.routingKey));
-          } else if (err instanceof WarrenError && err.code === 'ERR_ENCODE') {
-            this.settle(e, err);
-          }
-          // Otherwise the channel closed: detach() has put the entry back in the queue.
-        },
-      );
+  /** @internal The broker acked `e`. */
+  confirmed(e: Entry): void {
+    if (e.done) return;
+    this.settle(e, e.returned ? new UnroutableError(e.exchange, e.routingKey, e.returned.replyCode, e.returned.replyText) : undefined);
+  }
+
+  /** @internal The broker nacked `e`, or its channel closed (then detach() puts it back in the queue). */
+  refused(e: Entry, err: Error): void {
+    if (e.done) return;
+    if (err instanceof WarrenError && err.code === 'ERR_PUBLISH_NACKED') this.settle(e, new PublishNackedError(e.exchange, e.routingKey));
   }
 
   private readonly onReturn = (returned: ReturnedMessage): void => {
@@ -260,8 +288,8 @@ export class Publisher {
       this.inflight = this.inflight.slice(this.inflightHead);
       this.inflightHead = 0;
     }
-    if (err) e.reject(err);
-    else e.resolve();
+    if (err) e.fail(err);
+    else e.succeed();
     this.wakeRoomWaiters();
     if (this.held === 0) {
       const idle = this.idleWaiters;

@@ -15,7 +15,7 @@ import {
   type MethodOf,
   methodKey,
 } from '../protocol/spec.js';
-import { ConfirmTracker } from './confirm-tracker.js';
+import { ConfirmTracker, type PendingConfirm } from './confirm-tracker.js';
 import type { FrameOutput } from './frame-output.js';
 import { Lifecycle, type LifecycleState } from './lifecycle.js';
 import { RpcQueue } from './rpc-queue.js';
@@ -241,6 +241,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
 
   /** Puts the channel in confirm mode: from now on publishes resolve on the broker's ack. */
   async confirmSelect(): Promise<void> {
+    if (this.lifecycle.state !== 'open') throw this.notOpen('confirm.select');
     if (this.confirms) return;
     await this.rpc.call('confirm.select', {}, ['confirm.select-ok'], () => {
       this.confirms = new ConfirmTracker();
@@ -273,24 +274,48 @@ export class Channel extends EventEmitter<ChannelEvents> {
    * before the ack. A `mandatory` message that cannot be routed comes back as a `'return'` event.
    */
   basicPublish(options: PublishOptions, body: Uint8Array | string, properties: BasicProperties = {}): Promise<void> {
-    if (this.lifecycle.state !== 'open') return Promise.reject(this.notOpen('basic.publish'));
-    const bytes = typeof body === 'string' ? Buffer.from(body) : body;
-    const output = this.host.output;
-    let chunks: Buffer[] | null;
-    try {
-      chunks = writePublish(output.writer, this.id, options, properties, bytes, this.host.frameMax);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    if (chunks === null) output.flushSoon();
-    else output.writeChunks(chunks);
     const confirms = this.confirms;
     if (confirms !== null) {
       return new Promise<void>((resolve, reject) => {
-        confirms.add({ resolve, reject });
+        try {
+          this.publishConfirmed(options, body, properties, { resolve, reject });
+        } catch (err) {
+          reject(err);
+        }
       });
     }
+    try {
+      this.encodePublish(options, body, properties);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const output = this.host.output;
     return output.needsDrain ? output.waitForDrain() : RESOLVED;
+  }
+
+  /**
+   * Publishes in confirm mode and reports the outcome to `pending` instead of through a promise: the
+   * broker's ack calls `pending.resolve()`; a nack, or the channel closing first, `pending.reject(err)`
+   * (synchronously, as the channel closes). For layers that track their own messages and want no
+   * per-message promise. Throws at once (nothing sent) when the channel is not open or not in confirm
+   * mode, or the message cannot be encoded.
+   */
+  publishConfirmed(options: PublishOptions, body: Uint8Array | string, properties: BasicProperties, pending: PendingConfirm): void {
+    const confirms = this.confirms;
+    if (confirms === null) {
+      throw new ChannelError(`publishConfirmed: channel ${this.id} is not in confirm mode`, { code: 'ERR_NOT_CONFIRM_MODE', recoverable: false });
+    }
+    this.encodePublish(options, body, properties);
+    confirms.add(pending);
+  }
+
+  private encodePublish(options: PublishOptions, body: Uint8Array | string, properties: BasicProperties): void {
+    if (this.lifecycle.state !== 'open') throw this.notOpen('basic.publish');
+    const bytes = typeof body === 'string' ? Buffer.from(body) : body;
+    const output = this.host.output;
+    const chunks = writePublish(output.writer, this.id, options, properties, bytes, this.host.frameMax);
+    if (chunks === null) output.flushSoon();
+    else output.writeChunks(chunks);
   }
 
   /**
@@ -298,6 +323,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
    * @returns the consumer tag (made up by the broker when not given).
    */
   basicConsume(options: BasicConsumeOptions, onMessage: (delivery: Delivery) => void): Promise<{ consumerTag: string }> {
+    if (this.lifecycle.state !== 'open') return Promise.reject(this.notOpen('basic.consume'));
     const given = options.consumerTag ?? '';
     return this.rpc
       .call<'basic.consume', { consumerTag: string }>(
@@ -313,12 +339,14 @@ export class Channel extends EventEmitter<ChannelEvents> {
 
   /** Stops a consumer. Deliveries already sent still reach its callback until the broker confirms. */
   async basicCancel(consumerTag: string): Promise<void> {
+    if (this.lifecycle.state !== 'open') throw this.notOpen('basic.cancel');
     await this.rpc.call('basic.cancel', { consumerTag }, ['basic.cancel-ok']);
     this.consumers.delete(consumerTag);
   }
 
   /** Fetches one message, or null when the queue is empty. */
   async basicGet(a: { queue: string; noAck?: boolean }): Promise<GetMessage | null> {
+    if (this.lifecycle.state !== 'open') throw this.notOpen('basic.get');
     const reply = await this.rpc.call<'basic.get', ContentMessage<MethodOf<'basic.get-ok'>> | null>('basic.get', a, [
       'basic.get-ok',
       'basic.get-empty',
@@ -427,7 +455,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
   }
 
   private send<N extends MethodName>(name: N, args: MethodInputs[N]): void {
-    writeMethodFrame(this.host.output.writer, this.id, name, args);
+    writeMethodFrame(this.host.output.writer, this.id, name, args, this.host.frameMax);
     this.host.output.flushSoon();
   }
 

@@ -9,7 +9,7 @@ import { FrameOutput } from './frame-output.js';
 import { negotiate, startOk, type Tuned } from './handshake.js';
 import { Heartbeat } from './heartbeat.js';
 import { Lifecycle, type LifecycleState } from './lifecycle.js';
-import type { ResolvedConnectOptions } from './options.js';
+import { abortError, type ResolvedConnectOptions } from './options.js';
 
 /** How long close() waits for the broker's close-ok before dropping the socket. */
 const CLOSE_TIMEOUT_MS = 5000;
@@ -195,6 +195,15 @@ export class Connection extends EventEmitter<ConnectionEvents> implements Channe
         },
         Math.max(0, deadline - Date.now()),
       );
+      const signal = this.options.signal;
+      if (signal) {
+        const onAbort = () => this.finish(abortError(signal) as ConnectionError);
+        if (signal.aborted) onAbort();
+        else {
+          signal.addEventListener('abort', onAbort, { once: true });
+          this.once('state', () => signal.removeEventListener('abort', onAbort));
+        }
+      }
       this.stream.write(PROTOCOL_HEADER);
     });
   }

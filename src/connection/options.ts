@@ -36,6 +36,8 @@ export interface ConnectOptions {
   mechanism?: 'PLAIN' | 'EXTERNAL';
   /** An already connected stream to speak AMQP over instead of opening a socket (tests, proxies). */
   stream?: Duplex;
+  /** Aborts the connect (socket and handshake): `connect()` rejects with code `ERR_ABORTED`. */
+  signal?: AbortSignal;
 }
 
 /** The values used for options that are left out. */
@@ -69,6 +71,7 @@ export interface ResolvedConnectOptions {
   connectionName: string | undefined;
   mechanism: 'PLAIN' | 'EXTERNAL';
   stream: Duplex | undefined;
+  signal: AbortSignal | undefined;
 }
 
 /** An option that is out of range or a URL that cannot be parsed. */
@@ -165,5 +168,11 @@ export function resolveConnectOptions(input: string | ConnectOptions = {}): Reso
     connectionName: o.connectionName,
     mechanism: o.mechanism ?? DEFAULTS.mechanism,
     stream: o.stream,
+    signal: o.signal,
   };
+}
+
+/** The error a connect aborted through its signal rejects with. */
+export function abortError(signal: AbortSignal): WarrenError {
+  return new WarrenError('connect aborted', { code: 'ERR_ABORTED', recoverable: false, cause: signal.reason });
 }

@@ -1,7 +1,7 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
-import { ConnectionError } from '../protocol/errors.js';
-import type { ResolvedConnectOptions } from './options.js';
+import { ConnectionError, WarrenError } from '../protocol/errors.js';
+import { abortError, type ResolvedConnectOptions } from './options.js';
 
 /**
  * Opens the TCP or TLS socket to the broker. Rejects with a ConnectionError when the socket fails or
@@ -16,11 +16,12 @@ export function openSocket(options: ResolvedConnectOptions, deadline: number): P
     const readyEvent = tls ? 'secureConnect' : 'connect';
     const fail = (err: Error | ConnectionError) => {
       clearTimeout(timer);
+      options.signal?.removeEventListener('abort', onAbort);
       socket.removeListener(readyEvent, ready);
       socket.destroy();
       // Reject only once the socket is released, so a failed connect leaves no handle behind.
       const error =
-        err instanceof ConnectionError
+        err instanceof WarrenError
           ? err
           : new ConnectionError(`cannot connect to ${host}:${port}: ${err.message}`, {
               code: (err as NodeJS.ErrnoException).code ?? 'ERR_CONNECT_FAILED',
@@ -29,8 +30,10 @@ export function openSocket(options: ResolvedConnectOptions, deadline: number): P
       if (socket.closed) reject(error);
       else socket.once('close', () => reject(error));
     };
+    const onAbort = () => fail(abortError(options.signal!));
     const ready = () => {
       clearTimeout(timer);
+      options.signal?.removeEventListener('abort', onAbort);
       socket.removeListener('error', fail);
       socket.setNoDelay(true);
       resolve(socket);
@@ -49,6 +52,8 @@ export function openSocket(options: ResolvedConnectOptions, deadline: number): P
     );
     socket.once(readyEvent, ready);
     socket.once('error', fail);
+    if (options.signal?.aborted) onAbort();
+    else options.signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
 

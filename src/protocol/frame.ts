@@ -74,18 +74,30 @@ function endFrame(w: BufferWriter, at: number): void {
   w.buf[w.pos++] = FRAME_END;
 }
 
+/**
+ * Method and content-header frames cannot be split: one larger than frame_max would make the broker close
+ * the whole connection (501), so it is refused here, before anything is sent.
+ */
+function checkFrameSize(size: number, frameMax: number, what: string): void {
+  if (frameMax > 0 && size > frameMax) {
+    throw new EncodeError(`${what} needs a frame of ${size} bytes, more than the negotiated frame_max of ${frameMax}`);
+  }
+}
+
 /** Writes one method frame. If encoding throws, nothing of the frame stays in `w`. */
 export function writeMethodFrame<N extends MethodName>(
   w: BufferWriter,
   channel: number,
   name: N,
   args: MethodInputs[N],
+  frameMax = 0,
 ): void {
   const mark = w.pos;
   try {
     const at = beginFrame(w, FRAME_METHOD, channel);
     encodeMethodPayload(w, name, args);
     endFrame(w, at);
+    checkFrameSize(w.pos - at, frameMax, name);
   } catch (err) {
     w.rewind(mark);
     throw err;
@@ -158,6 +170,7 @@ export function writePublish(
     w.pos += 12;
     encodeBasicProperties(w, properties);
     endFrame(w, at);
+    checkFrameSize(w.pos - at, frameMax, 'the content header (message properties)');
   } catch (err) {
     // Nothing of a half-encoded publish may reach the socket with the next flush.
     w.rewind(mark);

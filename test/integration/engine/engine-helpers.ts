@@ -5,8 +5,9 @@
  */
 import { createHash } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, beforeEach, expect } from 'vitest';
-import { type ConnectOptions, connect } from '../../../src/connection/connect.js';
+import { connect } from '../../../src/connection/connect.js';
 import type { Connection } from '../../../src/connection/connection.js';
+import type { ConnectOptions } from '../../../src/connection/options.js';
 import { brokerUrl, rabbitmqctl } from '../../helpers/broker.js';
 import { expectNoOpenHandles, handleSnapshot } from '../../helpers/handles.js';
 
@@ -139,17 +140,20 @@ export async function settleWithin<T>(p: Promise<T>, ms: number): Promise<Outcom
   }
 }
 
-/** Settles every promise or gives up after `ms`; returns the outcomes (pending ones as 'pending'). */
-export async function settleAllWithin<T>(ps: Promise<T>[], ms: number): Promise<Outcome<T>[]> {
-  const deadline = Date.now() + ms;
-  const out: Outcome<T>[] = [];
-  for (const p of ps) out.push(await settleWithin(p, Math.max(1, deadline - Date.now())));
-  return out;
+/**
+ * Settles every promise or gives up after `ms`; returns the outcomes (pending ones as 'pending'). Handlers
+ * are attached to all of them at once, so none of them counts as an unhandled rejection.
+ */
+export function settleAllWithin<T>(ps: Promise<T>[], ms: number): Promise<Outcome<T>[]> {
+  return Promise.all(ps.map((p) => settleWithin(p, ms)));
 }
 
 /** Resolves with the first emission of `event` (its arguments), or rejects after `ms`. */
 export function nextEvent<A extends unknown[]>(
-  emitter: { once(event: string, fn: (...args: A) => void): unknown; off(event: string, fn: (...args: A) => void): unknown },
+  emitter: {
+    once(event: string, fn: (...args: A) => void): unknown;
+    off(event: string, fn: (...args: A) => void): unknown;
+  },
   event: string,
   ms = 5000,
 ): Promise<A> {
@@ -195,4 +199,14 @@ export async function connectionPid(name: string): Promise<string | undefined> {
     if (pid) return pid;
   }
   return undefined;
+}
+
+/** True once rabbitmqctl no longer lists a connection named `name` (polls for up to `ms`). */
+export async function connectionGone(name: string, ms = 5000): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    if ((await connectionPid(name)) === undefined) return true;
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
