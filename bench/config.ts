@@ -1,10 +1,15 @@
 /** Benchmark settings, read from the environment (see the top of bench/run.ts). */
 
+/** How a worker hands its result (JSON) or failure (a JSON string) to the orchestrator on stdout. */
+export const RESULT_MARK = '@@result ';
+export const ERROR_MARK = '@@error ';
+
 function intEnv(name: string, fallback: number): number {
   const raw = process.env[name];
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw.replace(/_/g, ''));
-  if (!Number.isInteger(value) || value <= 0) throw new Error(`${name} must be a positive integer, got ${JSON.stringify(raw)}`);
+  if (!Number.isInteger(value) || value <= 0)
+    throw new Error(`${name} must be a positive integer, got ${JSON.stringify(raw)}`);
   return value;
 }
 

@@ -1,0 +1,54 @@
+import type { ClientAdapter } from '../clients/types.js';
+import type { BenchConfig } from '../config.js';
+import type { Measurement } from '../measure.js';
+
+/** Broker-side set-up and checks, done by the orchestrator with warren (never measured). */
+export interface BrokerAdmin {
+  /** Declares a fresh non-durable queue. */
+  declare(queue: string, args?: Record<string, number | string>): Promise<void>;
+  /** Publishes `n` persistent messages of `body` into `queue`, with confirms. */
+  fill(queue: string, n: number, body: Buffer): Promise<void>;
+  /** Ready messages in `queue`. */
+  count(queue: string): Promise<number>;
+}
+
+/** What a worker knows about its run. */
+export interface RunContext {
+  url: string;
+  queue: string;
+  n: number;
+  config: BenchConfig;
+}
+
+export interface MemorySample {
+  /** Messages confirmed when the sample was taken. */
+  messages: number;
+  rss: number;
+  heapUsed: number;
+}
+
+export interface RunResult extends Measurement {
+  memory?: { samples: MemorySample[]; maxRss: number };
+}
+
+/**
+ * A measured scenario. `prepare` and `verify` run in the orchestrator; `run` runs in a fresh worker
+ * process and must measure only the part that the scenario is about.
+ */
+export interface Scenario {
+  /** `throughput`: a pair of columns (msg/s, CPU µs/msg) in the main table; `memory`: the memory section. */
+  section: 'throughput' | 'memory';
+  /** Column heading, e.g. "publish". */
+  label: string;
+  /** Messages per run. */
+  messages(config: BenchConfig): number;
+  /** Runs per client (the median is reported). */
+  runs(config: BenchConfig): number;
+  /** Clients that run it by default; undefined: every client that supports it. */
+  defaultClients?(config: BenchConfig): string[];
+  supports(client: ClientAdapter): boolean;
+  prepare(admin: BrokerAdmin, queue: string, n: number, config: BenchConfig): Promise<void>;
+  run(client: ClientAdapter, ctx: RunContext): Promise<RunResult>;
+  /** Returns what is wrong with the broker's state after the run, or undefined. */
+  verify(admin: BrokerAdmin, queue: string, n: number): Promise<string | undefined>;
+}
