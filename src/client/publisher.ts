@@ -232,7 +232,12 @@ export class Publisher {
     while (this.queueHead < this.queue.length && this.channel === channel && channel.isOpen) {
       const e = this.queue[this.queueHead]!;
       try {
-        channel.publishConfirmed({ exchange: e.exchange, routingKey: e.routingKey, mandatory: e.mandatory }, e.body, e.properties, e);
+        channel.publishConfirmed(
+          { exchange: e.exchange, routingKey: e.routingKey, mandatory: e.mandatory },
+          e.body,
+          e.properties,
+          e,
+        );
       } catch (err) {
         if (!(err instanceof EncodeError)) break; // the channel is going away: retry on the next one
         // A message the protocol cannot carry (a header value of an unsupported type...): final.
@@ -252,13 +257,19 @@ export class Publisher {
   /** @internal The broker acked `e`. */
   confirmed(e: Entry): void {
     if (e.done) return;
-    this.settle(e, e.returned ? new UnroutableError(e.exchange, e.routingKey, e.returned.replyCode, e.returned.replyText) : undefined);
+    this.settle(
+      e,
+      e.returned
+        ? new UnroutableError(e.exchange, e.routingKey, e.returned.replyCode, e.returned.replyText)
+        : undefined,
+    );
   }
 
   /** @internal The broker nacked `e`, or its channel closed (then detach() puts it back in the queue). */
   refused(e: Entry, err: Error): void {
     if (e.done) return;
-    if (err instanceof WarrenError && err.code === 'ERR_PUBLISH_NACKED') this.settle(e, new PublishNackedError(e.exchange, e.routingKey));
+    if (err instanceof WarrenError && err.code === 'ERR_PUBLISH_NACKED')
+      this.settle(e, new PublishNackedError(e.exchange, e.routingKey));
   }
 
   private readonly onReturn = (returned: ReturnedMessage): void => {

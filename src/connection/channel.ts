@@ -300,10 +300,18 @@ export class Channel extends EventEmitter<ChannelEvents> {
    * per-message promise. Throws at once (nothing sent) when the channel is not open or not in confirm
    * mode, or the message cannot be encoded.
    */
-  publishConfirmed(options: PublishOptions, body: Uint8Array | string, properties: BasicProperties, pending: PendingConfirm): void {
+  publishConfirmed(
+    options: PublishOptions,
+    body: Uint8Array | string,
+    properties: BasicProperties,
+    pending: PendingConfirm,
+  ): void {
     const confirms = this.confirms;
     if (confirms === null) {
-      throw new ChannelError(`publishConfirmed: channel ${this.id} is not in confirm mode`, { code: 'ERR_NOT_CONFIRM_MODE', recoverable: false });
+      throw new ChannelError(`publishConfirmed: channel ${this.id} is not in confirm mode`, {
+        code: 'ERR_NOT_CONFIRM_MODE',
+        recoverable: false,
+      });
     }
     this.encodePublish(options, body, properties);
     confirms.add(pending);
@@ -322,7 +330,10 @@ export class Channel extends EventEmitter<ChannelEvents> {
    * Starts a consumer; `onMessage` runs synchronously for each delivery, in order.
    * @returns the consumer tag (made up by the broker when not given).
    */
-  basicConsume(options: BasicConsumeOptions, onMessage: (delivery: Delivery) => void): Promise<{ consumerTag: string }> {
+  basicConsume(
+    options: BasicConsumeOptions,
+    onMessage: (delivery: Delivery) => void,
+  ): Promise<{ consumerTag: string }> {
     if (this.lifecycle.state !== 'open') return Promise.reject(this.notOpen('basic.consume'));
     const given = options.consumerTag ?? '';
     return this.rpc

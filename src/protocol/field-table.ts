@@ -275,7 +275,8 @@ export function readTable(r: BufferReader, depth = 0): FieldTable {
       const key = r.shortstr();
       const value = readValue(r, depth);
       // A peer-chosen "__proto__" key must become an own property, not replace the table's prototype.
-      if (key === '__proto__') Object.defineProperty(table, key, { value, enumerable: true, writable: true, configurable: true });
+      if (key === '__proto__')
+        Object.defineProperty(table, key, { value, enumerable: true, writable: true, configurable: true });
       else table[key] = value;
     }
   } finally {

@@ -1,3 +1,6 @@
+import { ConfigValidationError } from '../client/config.js';
+import { ClientClosedError, InvalidMessageError, PublishTimeoutError, UnroutableError } from '../client/errors.js';
+import { SettingsError } from '../client/settings.js';
 import {
   ChannelError,
   ConnectionError,
@@ -6,10 +9,7 @@ import {
   WarrenError,
   type WarrenErrorOptions,
 } from '../protocol/errors.js';
-import { ClientClosedError, InvalidMessageError, PublishTimeoutError, UnroutableError } from '../client/errors.js';
-import { ConfigValidationError } from '../client/config.js';
 import { Decimal, type NumericFieldType, TypedValue } from '../protocol/field-table.js';
-import { SettingsError } from '../client/settings.js';
 
 /** A call from the blocking facade to the worker. */
 export interface SyncRequest {
@@ -90,7 +90,12 @@ export function deserializeError(e: SerializedError): Error {
   const extra = e.extra ?? {};
   switch (e.name) {
     case 'UnroutableError':
-      err = new UnroutableError(String(extra.exchange), String(extra.routingKey), e.replyCode ?? 312, e.replyText ?? '');
+      err = new UnroutableError(
+        String(extra.exchange),
+        String(extra.routingKey),
+        e.replyCode ?? 312,
+        e.replyText ?? '',
+      );
       break;
     case 'ConfigValidationError':
       err = new ConfigValidationError(extra.issues as ConstructorParameters<typeof ConfigValidationError>[0]);

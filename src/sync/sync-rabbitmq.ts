@@ -1,16 +1,16 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { MessageChannel, type MessagePort, Worker, receiveMessageOnPort } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from 'node:worker_threads';
 import type { AsyncRabbitMQOptions, ClientState } from '../client/async-rabbitmq.js';
 import type { RabbitMQConfig } from '../client/config.js';
 import { ClientClosedError } from '../client/errors.js';
 import type { MessageBody, PublishMessageOptions } from '../client/message.js';
 import type { Logger } from '../client/settings.js';
 import type { GetMessage } from '../connection/channel.js';
+import { WarrenError } from '../protocol/errors.js';
 import type { FieldTable } from '../protocol/field-table.js';
 import type { BasicProperties } from '../protocol/spec.js';
-import { WarrenError } from '../protocol/errors.js';
-import { type SyncLogRecord, type SyncResponse, deserializeError, revive, toThread } from './messages.js';
+import { deserializeError, revive, type SyncLogRecord, type SyncResponse, toThread } from './messages.js';
 
 /** Options of {@link SyncRabbitMQ}: those of AsyncRabbitMQ, plus how long one blocking call may take. */
 export interface SyncRabbitMQOptions extends AsyncRabbitMQOptions {
@@ -84,7 +84,13 @@ export class SyncRabbitMQ {
     const { url, fromSource } = workerLocation();
     this.worker = new Worker(bootstrap(url, fromSource), {
       eval: true,
-      workerData: { config: toThread(config), options: toThread(rest), replies: replies.port2, logs: logs.port2, signal: this.signal },
+      workerData: {
+        config: toThread(config),
+        options: toThread(rest),
+        replies: replies.port2,
+        logs: logs.port2,
+        signal: this.signal,
+      },
       transferList: [replies.port2, logs.port2],
     });
     // Between calls nothing needs the worker to keep this process alive; calls block on it anyway.
@@ -177,7 +183,9 @@ export class SyncRabbitMQ {
     }
     this.replayLogs();
     if (reply?.id !== id) {
-      throw new WarrenError(`SyncRabbitMQ: ${op} got no answer within ${this.callTimeoutMs} ms`, { code: 'ERR_SYNC_TIMEOUT' });
+      throw new WarrenError(`SyncRabbitMQ: ${op} got no answer within ${this.callTimeoutMs} ms`, {
+        code: 'ERR_SYNC_TIMEOUT',
+      });
     }
     if (!reply.ok) throw deserializeError(reply.error);
     return revive(reply.value);
@@ -211,7 +219,15 @@ export class SyncChannel {
     return this.owner.call('channel', this.handle, method, ...args);
   }
 
-  exchangeDeclare(a: { exchange: string; type?: string; durable?: boolean; autoDelete?: boolean; internal?: boolean; passive?: boolean; arguments?: FieldTable }): void {
+  exchangeDeclare(a: {
+    exchange: string;
+    type?: string;
+    durable?: boolean;
+    autoDelete?: boolean;
+    internal?: boolean;
+    passive?: boolean;
+    arguments?: FieldTable;
+  }): void {
     this.run('exchangeDeclare', a);
   }
   exchangeDelete(a: { exchange: string; ifUnused?: boolean }): void {
@@ -223,7 +239,14 @@ export class SyncChannel {
   exchangeUnbind(a: { destination: string; source: string; routingKey?: string; arguments?: FieldTable }): void {
     this.run('exchangeUnbind', a);
   }
-  queueDeclare(a: { queue?: string; passive?: boolean; durable?: boolean; exclusive?: boolean; autoDelete?: boolean; arguments?: FieldTable }): { queue: string; messageCount: number; consumerCount: number } {
+  queueDeclare(a: {
+    queue?: string;
+    passive?: boolean;
+    durable?: boolean;
+    exclusive?: boolean;
+    autoDelete?: boolean;
+    arguments?: FieldTable;
+  }): { queue: string; messageCount: number; consumerCount: number } {
     return this.run('queueDeclare', a) as { queue: string; messageCount: number; consumerCount: number };
   }
   queueBind(a: { queue: string; exchange: string; routingKey?: string; arguments?: FieldTable }): void {
@@ -242,7 +265,11 @@ export class SyncChannel {
     this.run('basicQos', a);
   }
   /** Publishes on this channel; returns once written (or confirmed, after confirmSelect). */
-  basicPublish(options: { exchange?: string; routingKey?: string; mandatory?: boolean }, body: Uint8Array | string, properties: BasicProperties = {}): void {
+  basicPublish(
+    options: { exchange?: string; routingKey?: string; mandatory?: boolean },
+    body: Uint8Array | string,
+    properties: BasicProperties = {},
+  ): void {
     this.run('basicPublish', options, body, properties);
   }
   basicGet(a: { queue: string; noAck?: boolean }): GetMessage | null {

@@ -7,7 +7,14 @@ import { AsyncRabbitMQ, type AsyncRabbitMQOptions } from '../client/async-rabbit
 import type { RabbitMQConfig } from '../client/config.js';
 import type { Logger } from '../client/settings.js';
 import type { Channel } from '../connection/channel.js';
-import { type SyncLogRecord, type SyncRequest, type SyncResponse, revive, serializeError, toThread } from './messages.js';
+import {
+  revive,
+  type SyncLogRecord,
+  type SyncRequest,
+  type SyncResponse,
+  serializeError,
+  toThread,
+} from './messages.js';
 
 interface WorkerInit {
   config: RabbitMQConfig;
@@ -36,7 +43,10 @@ const logger: Logger = {
 let client: AsyncRabbitMQ | undefined;
 let startError: unknown;
 try {
-  client = new AsyncRabbitMQ(revive(config) as RabbitMQConfig, { ...(revive(options) as AsyncRabbitMQOptions), logger });
+  client = new AsyncRabbitMQ(revive(config) as RabbitMQConfig, {
+    ...(revive(options) as AsyncRabbitMQOptions),
+    logger,
+  });
   client.on('error', () => {
     // Background errors are logged by the client (and so forwarded); calls report their own.
   });
@@ -87,7 +97,12 @@ async function handle(op: string, args: unknown[]): Promise<unknown> {
       return mq.publishMessage(routingKey, message, publishOptions);
     }
     case 'status':
-      return { isConnected: mq.isConnected, isReady: mq.isReady, state: mq.state, pendingPublishes: mq.pendingPublishes };
+      return {
+        isConnected: mq.isConnected,
+        isReady: mq.isReady,
+        state: mq.state,
+        pendingPublishes: mq.pendingPublishes,
+      };
     case 'getChannel': {
       const ch = await mq.getChannel();
       for (const [id, known] of channels) if (known === ch) return id;
@@ -99,7 +114,8 @@ async function handle(op: string, args: unknown[]): Promise<unknown> {
     case 'channel': {
       const [id, method, ...rest] = args as [number, string, ...unknown[]];
       const ch = channels.get(id);
-      if (!ch) throw new Error(`channel ${id} is closed (channels do not survive a reconnect: call getChannel() again)`);
+      if (!ch)
+        throw new Error(`channel ${id} is closed (channels do not survive a reconnect: call getChannel() again)`);
       if (!CHANNEL_METHODS.has(method)) throw new Error(`unknown channel method ${method}`);
       return (ch as unknown as Record<string, (...a: unknown[]) => unknown>)[method]!(...rest);
     }
