@@ -7,7 +7,6 @@
  */
 export * from './client/index.js';
 export * from './connection/index.js';
-export { SyncChannel, SyncRabbitMQ, type SyncRabbitMQOptions } from './sync/sync-rabbitmq.js';
 export {
   type BasicProperties,
   ChannelError,
@@ -23,3 +22,4 @@ export {
   typed,
   WarrenError,
 } from './protocol/index.js';
+export { SyncChannel, SyncRabbitMQ, type SyncRabbitMQOptions } from './sync/sync-rabbitmq.js';

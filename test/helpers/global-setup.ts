@@ -18,7 +18,11 @@ export default async function setup(): Promise<void> {
     });
     s.once('error', (err) => {
       clearTimeout(timer);
-      reject(new Error(`RabbitMQ is not reachable at ${url.hostname}:${port}: ${err.message} (start it: rabbitmq-server -detached)`));
+      reject(
+        new Error(
+          `RabbitMQ is not reachable at ${url.hostname}:${port}: ${err.message} (start it: rabbitmq-server -detached)`,
+        ),
+      );
     });
   });
 }

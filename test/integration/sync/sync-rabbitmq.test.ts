@@ -1,8 +1,8 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { ClientClosedError, UnroutableError } from '../../../src/client/errors.js';
 import { ConfigValidationError } from '../../../src/client/config.js';
-import { Decimal } from '../../../src/protocol/field-table.js';
+import { ClientClosedError, UnroutableError } from '../../../src/client/errors.js';
 import { ConnectionError } from '../../../src/protocol/errors.js';
+import { Decimal } from '../../../src/protocol/field-table.js';
 import { SyncRabbitMQ } from '../../../src/sync/sync-rabbitmq.js';
 import { brokerUrl, uniqueName } from '../../helpers/broker.js';
 
@@ -27,7 +27,11 @@ describe('SyncRabbitMQ', () => {
     expect(mq.isReady).toBe(true);
     expect(mq.state).toBe('ready');
 
-    mq.publishMessage(queue, { n: 1 }, { headers: { price: new Decimal(2, 1999), big: 2n ** 40n, raw: Buffer.from([1, 2]) } });
+    mq.publishMessage(
+      queue,
+      { n: 1 },
+      { headers: { price: new Decimal(2, 1999), big: 2n ** 40n, raw: Buffer.from([1, 2]) } },
+    );
     mq.publishMessage(queue, 'two');
     const ch = mq.getChannel();
     expect(ch.queueDeclare({ queue, passive: true }).messageCount).toBe(2);
@@ -81,12 +85,19 @@ describe('SyncRabbitMQ', () => {
 
   it('reports an invalid config from the constructor, naming the path', () => {
     expect(() => client({ queues: [{ name: 'q', durable: 'yes' as never }] })).toThrow(ConfigValidationError);
-    expect(() => client({ queues: [{ name: 'q', durable: 'yes' as never }] })).toThrow(/queues\[0\]\.durable must be a boolean/);
+    expect(() => client({ queues: [{ name: 'q', durable: 'yes' as never }] })).toThrow(
+      /queues\[0\]\.durable must be a boolean/,
+    );
   });
 
   it('fails fast on a wrong password without leaking it, and forwards log lines', () => {
     const lines: unknown[][] = [];
-    const logger = { debug: () => {}, info: (...a: unknown[]) => lines.push(a), warn: (...a: unknown[]) => lines.push(a), error: (...a: unknown[]) => lines.push(a) };
+    const logger = {
+      debug: () => {},
+      info: (...a: unknown[]) => lines.push(a),
+      warn: (...a: unknown[]) => lines.push(a),
+      error: (...a: unknown[]) => lines.push(a),
+    };
     const url = brokerUrl().replace('guest:guest@', 'guest:hunter2-wrong@');
     const mq = client({}, { urls: url, logger, connectRetry: { attempts: 2, baseDelayMs: 10 } });
     const started = Date.now();
