@@ -3,6 +3,8 @@
  * The `warren` command. Connection settings come from --url or the environment (RABBITMQ_URL, or
  * RABBITMQ_HOST / RABBITMQ_PORT / RABBITMQ_DEFAULT_USER / RABBITMQ_DEFAULT_PASS / RABBITMQ_VHOST).
  */
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { WarrenError } from '../protocol/errors.js';
 import {
@@ -143,9 +145,18 @@ function processIO(): CliIO {
   };
 }
 
-const invokedDirectly =
-  process.argv[1] !== undefined && /(?:^|[/\\])(?:main\.[cm]?[jt]s|cli\.[cm]?js|warren)$/.test(process.argv[1]);
-if (invokedDirectly) {
+/** True when this file is the program being run (directly or through the `warren` bin link), not imported. */
+function invokedDirectly(): boolean {
+  const script = process.argv[1];
+  if (script === undefined) return false;
+  try {
+    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (invokedDirectly()) {
   main(process.argv.slice(2), processIO()).then((code) => {
     process.exitCode = code;
     // A pending SIGINT listener must not keep the process alive once the command is done.
