@@ -241,7 +241,8 @@ export class FrameDecoder {
     private readonly sink: FrameSink,
     maxFrameSize = 128 * 1024,
   ) {
-    this.maxFrameSize = Math.max(maxFrameSize, FRAME_MIN_SIZE);
+    // 0 means no limit; any other limit is at least the spec's minimum frame size.
+    this.maxFrameSize = maxFrameSize === 0 ? 0 : Math.max(maxFrameSize, FRAME_MIN_SIZE);
   }
 
   /** True once a protocol violation has been reported. */

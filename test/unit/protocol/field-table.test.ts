@@ -592,7 +592,20 @@ describe('malformed tables', () => {
   });
 
   it('a truncated fixed-size value → 502', () => {
-    for (const value of ['49 0000', '6c 00000000', '64 0000', '66 00', '44 01', '73 00', '75', '69 00', '54 00', '62', '42', '74']) {
+    for (const value of [
+      '49 0000',
+      '6c 00000000',
+      '64 0000',
+      '66 00',
+      '44 01',
+      '73 00',
+      '75',
+      '69 00',
+      '54 00',
+      '62',
+      '42',
+      '74',
+    ]) {
       const entry = hex('01 61', value);
       const bytes = Buffer.concat([Buffer.from([0, 0, 0, entry.length]), entry]);
       expect(decodeError(bytes).replyCode, value).toBe(502);
@@ -639,10 +652,8 @@ describe('keys that collide with Object.prototype', () => {
     expect(t.constructor).toBe('c');
   });
 
-  // BUG: readTable assigns `table[key] = value` on a `{}`; a key "__proto__" hits the Object.prototype
-  // setter instead of creating an own property. A non-object value is silently dropped; a table value
-  // replaces the decoded table's prototype, so `headers.anything` can be inherited from a peer-chosen
-  // object and re-encoding the table (for...in) writes the inherited keys as if they were own keys.
+  // Regression: readTable used to assign `table[key] = value` on a `{}`, so a "__proto__" key hit the
+  // Object.prototype setter: a scalar value was dropped, a table value became the decoded table's prototype.
   it('a "__proto__" key decodes as an own property and does not change the prototype', () => {
     // { "__proto__": "x" }
     const scalar = decode(tableBytes('09 5f5f70726f746f5f5f 53 00000001 78'));
@@ -653,5 +664,7 @@ describe('keys that collide with Object.prototype', () => {
     expect(Object.getPrototypeOf(table)).toBe(Object.prototype);
     expect((table as Record<string, unknown>).polluted).toBeUndefined();
     expect(Object.keys(table)).toEqual(['__proto__']);
+    // And it encodes back to the same bytes.
+    expect(encode(table)).toEqual(tableBytes('09 5f5f70726f746f5f5f 46 0000000b 08 706f6c6c75746564 74 01'));
   });
 });

@@ -56,7 +56,12 @@ class Collector {
   }
   /** Pushes every chunk, asserting that push never throws. */
   push(...chunks: Buffer[]): this {
-    for (const c of chunks) expect(() => this.decoder.push(c)).not.toThrow();
+    return this.pushAll(chunks);
+  }
+  pushAll(chunks: readonly Buffer[]): this {
+    expect(() => {
+      for (const c of chunks) this.decoder.push(c);
+    }).not.toThrow();
     return this;
   }
 }
@@ -135,15 +140,17 @@ describe('FrameDecoder chunking', () => {
   });
 
   it('one byte at a time gives the same frames', () => {
-    const c = new Collector();
-    for (let i = 0; i < stream.length; i++) c.push(stream.subarray(i, i + 1));
+    const bytes: Buffer[] = [];
+    for (let i = 0; i < stream.length; i++) bytes.push(stream.subarray(i, i + 1));
+    const c = new Collector().pushAll(bytes);
     expect(c.errors).toEqual([]);
     expect(normalize(c.frames)).toStrictEqual(normalize(oneShot.frames));
   });
 
   it('one byte at a time from a copy (no shared memory) gives the same frames', () => {
-    const c = new Collector();
-    for (let i = 0; i < stream.length; i++) c.push(Buffer.from([stream[i]!]));
+    const bytes: Buffer[] = [];
+    for (let i = 0; i < stream.length; i++) bytes.push(Buffer.from([stream[i]!]));
+    const c = new Collector().pushAll(bytes);
     expect(normalize(c.frames)).toStrictEqual(normalize(oneShot.frames));
   });
 
@@ -152,7 +159,12 @@ describe('FrameDecoder chunking', () => {
     const points = new Set<number>();
     const count = 1 + Math.floor(random() * 200);
     for (let i = 0; i < count; i++) points.add(1 + Math.floor(random() * (stream.length - 1)));
-    const c = new Collector().push(...cut(stream, [...points].sort((a, b) => a - b)));
+    const c = new Collector().push(
+      ...cut(
+        stream,
+        [...points].sort((a, b) => a - b),
+      ),
+    );
     expect(c.errors).toEqual([]);
     expect(normalize(c.frames)).toStrictEqual(normalize(oneShot.frames));
   });
@@ -473,7 +485,14 @@ describe('writePublish', () => {
 
 describe('ContentAssembler', () => {
   function deliver(tag: number): Method {
-    return { name: 'basic.deliver', consumerTag: 'c', deliveryTag: tag, redelivered: false, exchange: 'e', routingKey: 'r' };
+    return {
+      name: 'basic.deliver',
+      consumerTag: 'c',
+      deliveryTag: tag,
+      redelivered: false,
+      exchange: 'e',
+      routingKey: 'r',
+    };
   }
   function header(bodySize: number, properties: BasicProperties = {}): HeaderFrame {
     return { type: 2, channel: 1, classId: 60, bodySize, properties };
@@ -503,7 +522,9 @@ describe('ContentAssembler', () => {
     writePublish(w, 1, {}, { contentType: 'text/plain' }, Buffer.from('hello world'), 4096);
     const chunk = Buffer.from(w.take()!);
     // drop the publish method frame the helper wrote: keep deliver, header, body
-    const frames = new Collector().push(chunk).frames.filter((f) => !(f.type === 1 && f.method.name === 'basic.publish'));
+    const frames = new Collector()
+      .push(chunk)
+      .frames.filter((f) => !(f.type === 1 && f.method.name === 'basic.publish'));
     const a = new ContentAssembler();
     let message: ContentMessage | null = null;
     for (const f of frames) {
@@ -677,7 +698,10 @@ describe('atomic encoding', () => {
     expect(taken.length).toBe(21);
     // The arguments table outgrows the 64-byte buffer before the invalid value is reached.
     encodeErrorOf(() =>
-      writeMethodFrame(w, 1, 'queue.declare', { queue: 'q', arguments: { pad: 'x'.repeat(100), bad: typed('B', 256) } }),
+      writeMethodFrame(w, 1, 'queue.declare', {
+        queue: 'q',
+        arguments: { pad: 'x'.repeat(100), bad: typed('B', 256) },
+      }),
     );
     expect(w.pending).toBe(0);
     writeMethodFrame(w, 1, 'basic.ack', { deliveryTag: 2 });
@@ -688,12 +712,64 @@ describe('atomic encoding', () => {
 
   it('a routingKey of 255 multi-byte-safe bytes is accepted (boundary)', () => {
     const w = new BufferWriter();
-    writeMethodFrame(w, 1, 'basic.publish', { routingKey: 'é'.repeat(127) + 'a' }); // 255 bytes
+    writeMethodFrame(w, 1, 'basic.publish', { routingKey: `${'é'.repeat(127)}a` }); // 255 bytes
     const c = new Collector().push(Buffer.from(w.take()!));
-    expect(c.frames[0]).toMatchObject({ method: { routingKey: 'é'.repeat(127) + 'a' } });
-    expect(encodeErrorOf(() => writeMethodFrame(w, 1, 'basic.publish', { routingKey: 'é'.repeat(128) })).message).toContain(
-      'routingKey',
-    );
+    expect(c.frames[0]).toMatchObject({ method: { routingKey: `${'é'.repeat(127)}a` } });
+    expect(
+      encodeErrorOf(() => writeMethodFrame(w, 1, 'basic.publish', { routingKey: 'é'.repeat(128) })).message,
+    ).toContain('routingKey');
     expect(w.pending).toBe(0);
+  });
+});
+
+describe('frame_max on encode', () => {
+  function encodeErrorOf(fn: () => unknown): EncodeError {
+    try {
+      fn();
+    } catch (err) {
+      expect(err).toBeInstanceOf(EncodeError);
+      return err as EncodeError;
+    }
+    throw new Error('expected an EncodeError');
+  }
+  // queue.declare { queue: 'q', arguments: { p: 'x' × n } } is a frame of 7 + 1 + payload bytes, where
+  // payload = ids 4 + ticket 2 + "q" 2 + bits 1 + table length 4 + key "p" 2 + 'S' 1 + length 4 + n = 20 + n.
+  const declare = (n: number) => ({ queue: 'q', arguments: { p: 'x'.repeat(n) } });
+
+  it('a method frame of exactly frame_max is accepted, one byte more is an EncodeError', () => {
+    const w = new BufferWriter();
+    writeMethodFrame(w, 1, 'queue.declare', declare(4068), 4096);
+    expect(w.pending).toBe(4096);
+    const before = w.pending;
+    const err = encodeErrorOf(() => writeMethodFrame(w, 1, 'queue.declare', declare(4069), 4096));
+    expect(err.message).toContain('queue.declare');
+    expect(err.message).toContain('4097');
+    expect(err.message).toContain('frame_max of 4096');
+    expect(w.pending).toBe(before);
+    // frameMax 0 (the default) means no limit.
+    writeMethodFrame(w, 1, 'queue.declare', declare(10_000));
+    const c = new Collector(0);
+    c.decoder.maxFrameSize = 0;
+    c.push(Buffer.from(w.take()!));
+    expect(c.errors).toEqual([]);
+    expect(c.frames).toHaveLength(2);
+  });
+
+  it('a content header over frame_max is an EncodeError and leaves nothing of the publish', () => {
+    const w = new BufferWriter();
+    writeMethodFrame(w, 1, 'basic.ack', { deliveryTag: 1 });
+    const before = w.pending;
+    const big = { headers: { pad: 'x'.repeat(5000) } };
+    const err = encodeErrorOf(() => writePublish(w, 1, {}, big, Buffer.alloc(10), 4096));
+    expect(err.message).toContain('content header');
+    expect(err.message).toContain('frame_max of 4096');
+    expect(w.pending).toBe(before);
+    encodeErrorOf(() => writePublish(w, 1, {}, big, Buffer.alloc(COPY_BODY_LIMIT + 1), 4096));
+    expect(w.pending).toBe(before);
+    // The same properties fit a larger frame_max.
+    expect(writePublish(w, 1, {}, big, Buffer.alloc(10), 131072)).toBeNull();
+    const c = new Collector().push(Buffer.from(w.take()!));
+    expect(c.errors).toEqual([]);
+    expect(c.frames.map((f) => f.type)).toEqual([1, 1, 2, 3]);
   });
 });

@@ -13,6 +13,7 @@ import {
   type MethodInputs,
   type MethodName,
   type ProtocolError,
+  writeBasicAckFrame,
   writeMethodFrame,
   writePublish,
 } from '../../../src/protocol/index.js';
@@ -210,7 +211,12 @@ const SAMPLES: { [N in MethodName]: MethodArgs[N] } = {
     exclusive: true,
     autoDelete: false,
     nowait: true,
-    arguments: { 'x-queue-type': 'quorum', 'x-max-length': 1000000, 'x-message-ttl': 60000, 'x-dead-letter-exchange': '' },
+    arguments: {
+      'x-queue-type': 'quorum',
+      'x-max-length': 1000000,
+      'x-message-ttl': 60000,
+      'x-dead-letter-exchange': '',
+    },
   },
   'queue.declare-ok': { queue: 'amq.gen-JzTY20BRgKO-HjmUJj0wLg', messageCount: 4294967295, consumerCount: 12 },
   'queue.bind': {
@@ -433,13 +439,22 @@ describe('golden byte vectors', () => {
     );
     const actual = encodeMethod(
       'connection.start-ok',
-      { clientProperties: { product: 'warren', v: 1 }, mechanism: 'PLAIN', response: '\u0000guest\u0000guest', locale: 'en_US' },
+      {
+        clientProperties: { product: 'warren', v: 1 },
+        mechanism: 'PLAIN',
+        response: '\u0000guest\u0000guest',
+        locale: 'en_US',
+      },
       0,
     );
     expect(actual.toString('hex')).toBe(expected.toString('hex'));
     // Defaults give the same bytes.
     expect(
-      encodeMethod('connection.start-ok', { clientProperties: { product: 'warren', v: 1 }, response: '\0guest\0guest' }, 0),
+      encodeMethod(
+        'connection.start-ok',
+        { clientProperties: { product: 'warren', v: 1 }, response: '\0guest\0guest' },
+        0,
+      ),
     ).toEqual(expected);
     expect(decodeAll(expected).frames).toEqual([
       {
@@ -476,7 +491,14 @@ describe('golden byte vectors', () => {
       {
         type: 1,
         channel: 1,
-        method: { name: 'basic.publish', ticket: 0, exchange: 'ex', routingKey: 'rk', mandatory: true, immediate: false },
+        method: {
+          name: 'basic.publish',
+          ticket: 0,
+          exchange: 'ex',
+          routingKey: 'rk',
+          mandatory: true,
+          immediate: false,
+        },
       },
     ]);
   });
@@ -524,7 +546,14 @@ describe('golden byte vectors', () => {
       clusterId: 'cl',
     };
     const w = new BufferWriter(64);
-    const chunks = writePublish(w, 1, { exchange: 'ex', routingKey: 'rk', mandatory: true }, properties, Buffer.from('hi'), 4096);
+    const chunks = writePublish(
+      w,
+      1,
+      { exchange: 'ex', routingKey: 'rk', mandatory: true },
+      properties,
+      Buffer.from('hi'),
+      4096,
+    );
     expect(chunks).toBeNull();
     const expected = Buffer.concat([publishFrame, header, body]);
     expect(Buffer.from(w.take()!).toString('hex')).toBe(expected.toString('hex'));
@@ -571,5 +600,105 @@ describe('golden byte vectors', () => {
     // requeue defaults to true: bit 1 set.
     expect(encodeMethod('basic.nack', { deliveryTag: 0x0102030405, multiple: true })[19]).toBe(0x03);
     expect(encodeMethod('basic.nack', { deliveryTag: 0x0102030405 })[19]).toBe(0x02);
+  });
+});
+
+describe('writeBasicAckFrame (the hand-written basic.ack fast path)', () => {
+  it('writes the spec bytes', () => {
+    const w = new BufferWriter(32);
+    writeBasicAckFrame(w, 1, 0x0102030405, true);
+    expect(Buffer.from(w.take()!).toString('hex')).toBe(
+      hex(
+        '01 0001 0000000d', // method frame, channel 1, 13 bytes
+        '003c 0050', //        class 60, method 80 (ack)
+        '0000000102030405', // delivery-tag
+        '01', //               multiple
+        'ce',
+      ).toString('hex'),
+    );
+  });
+
+  it('is byte-identical to the generic encoder', () => {
+    for (const [channel, tag, multiple] of [
+      [0, 0, false],
+      [1, 1, true],
+      [65535, 2 ** 32, false],
+      [7, Number.MAX_SAFE_INTEGER, true],
+    ] as const) {
+      const fast = new BufferWriter(8);
+      writeBasicAckFrame(fast, channel, tag, multiple);
+      expect(Buffer.from(fast.take()!)).toEqual(encodeMethod('basic.ack', { deliveryTag: tag, multiple }, channel));
+    }
+  });
+
+  it('refuses a delivery tag that is not a non-negative safe integer, writing nothing', () => {
+    const w = new BufferWriter(8);
+    for (const tag of [-1, 1.5, 2 ** 53, Number.NaN]) {
+      expect(() => writeBasicAckFrame(w, 1, tag, false)).toThrow(/deliveryTag/);
+      expect(w.pending).toBe(0);
+    }
+  });
+});
+
+describe('short strings decode correctly whatever the decoder caches', () => {
+  function deliverFrame(routingKey: Buffer): Buffer {
+    // basic.deliver: consumer-tag "c", delivery-tag 1, redelivered 0, exchange "", routing-key <bytes>
+    const payload = Buffer.concat([
+      hex('003c 003c', '01 63', '0000000000000001', '00', '00'),
+      Buffer.from([routingKey.length]),
+      routingKey,
+    ]);
+    const head = Buffer.alloc(7);
+    head[0] = 1;
+    head.writeUInt16BE(1, 1);
+    head.writeUInt32BE(payload.length, 3);
+    return Buffer.concat([head, payload, hex('ce')]);
+  }
+  function routingKeyOf(bytes: Buffer): string {
+    const { frames, errors } = decodeAll(deliverFrame(bytes));
+    expect(errors).toEqual([]);
+    const f = frames[0]!;
+    if (f.type !== 1 || f.method.name !== 'basic.deliver') throw new Error('expected basic.deliver');
+    return f.method.routingKey;
+  }
+
+  it('ASCII strings of the same length and same first, middle and last bytes stay distinct', () => {
+    // Strings like "a?m?z" agree on length and on the bytes a hash of first/middle/last would use.
+    const keys: string[] = [];
+    for (let i = 0; i < 400; i++) {
+      const x = String.fromCharCode(33 + (i % 90));
+      const y = String.fromCharCode(33 + Math.floor(i / 90));
+      keys.push(`a${x}m${y}z`);
+    }
+    for (let round = 0; round < 2; round++) {
+      for (const k of keys) expect(routingKeyOf(Buffer.from(k))).toBe(k);
+    }
+  });
+
+  it('non-ASCII and invalid UTF-8 short strings are not confused with cached ASCII ones', () => {
+    const cases: [Buffer, string][] = [
+      [Buffer.from('ab'), 'ab'],
+      [Buffer.from([0xff, 0x62]), '\ufffdb'],
+      [Buffer.from('ab'), 'ab'],
+      [Buffer.from([0x61, 0xff]), 'a\ufffd'],
+      [Buffer.from('aé'), 'aé'],
+      [Buffer.from([0xc3, 0xa9]), 'é'],
+      [Buffer.from('ab'), 'ab'],
+    ];
+    for (let round = 0; round < 3; round++) {
+      for (const [bytes, expected] of cases) expect(routingKeyOf(bytes)).toBe(expected);
+    }
+  });
+
+  it('strings around the cache length limit and up to 255 bytes', () => {
+    for (const n of [1, 63, 64, 65, 200, 255]) {
+      const a = `${'q'.repeat(n - 1)}A`;
+      const b = `${'q'.repeat(n - 1)}B`;
+      for (let round = 0; round < 2; round++) {
+        expect(routingKeyOf(Buffer.from(a))).toBe(a);
+        expect(routingKeyOf(Buffer.from(b))).toBe(b);
+      }
+    }
+    expect(routingKeyOf(Buffer.alloc(0))).toBe('');
   });
 });
