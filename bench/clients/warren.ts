@@ -1,4 +1,4 @@
-/** warren's engine (src/connection): a confirm channel and basic.consume with per-message basic.ack. */
+/** warren's engine (src/connection): a confirm channel (callback confirms) and basic.consume with per-message basic.ack. */
 import { connect } from '../../src/connection/index.js';
 import type { ClientAdapter } from './types.js';
 
@@ -10,9 +10,11 @@ const warren: ClientAdapter = {
     const ch = await conn.createChannel();
     await ch.confirmSelect();
     const target = { exchange: '', routingKey: queue };
+    // The engine's callback form of confirmed publishing (as amqplib's confirm callbacks): no promise per message.
+    const confirm = { resolve: onConfirm, reject: onError };
     return {
       publish(body) {
-        ch.basicPublish(target, body, PERSISTENT).then(onConfirm, onError);
+        ch.publishConfirmed(target, body, PERSISTENT, confirm);
       },
       close: () => conn.close(),
     };

@@ -15,6 +15,7 @@ import {
   type MethodOf,
   methodKey,
 } from '../protocol/spec.js';
+import { AckCoalescer } from './ack-coalescer.js';
 import { ConfirmTracker, type PendingConfirm } from './confirm-tracker.js';
 import type { FrameOutput } from './frame-output.js';
 import { Lifecycle, type LifecycleState } from './lifecycle.js';
@@ -126,6 +127,8 @@ export class Channel extends EventEmitter<ChannelEvents> {
   private closeError: ChannelError | ConnectionError | undefined;
   private closeWaiters: Array<() => void> = [];
   private flowIsActive = true;
+  private readonly acks = new AckCoalescer();
+  private ackFlushQueued = false;
 
   constructor(
     private readonly host: ChannelHost,
@@ -262,6 +265,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
 
   /** Asks the broker to redeliver unacknowledged messages. */
   basicRecover(a: { requeue?: boolean } = {}): Promise<void> {
+    this.acks.disable();
     return this.call('basic.recover', { requeue: a.requeue ?? true }, 'basic.recover-ok');
   }
 
@@ -319,6 +323,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
 
   private encodePublish(options: PublishOptions, body: Uint8Array | string, properties: BasicProperties): void {
     if (this.lifecycle.state !== 'open') throw this.notOpen('basic.publish');
+    this.writeOwedAck();
     const bytes = typeof body === 'string' ? Buffer.from(body) : body;
     const output = this.host.output;
     const chunks = writePublish(output.writer, this.id, options, properties, bytes, this.host.frameMax);
@@ -335,6 +340,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     onMessage: (delivery: Delivery) => void,
   ): Promise<{ consumerTag: string }> {
     if (this.lifecycle.state !== 'open') return Promise.reject(this.notOpen('basic.consume'));
+    if (options.noAck) this.acks.disable();
     const given = options.consumerTag ?? '';
     return this.rpc
       .call<'basic.consume', { consumerTag: string }>(
@@ -358,6 +364,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
   /** Fetches one message, or null when the queue is empty. */
   async basicGet(a: { queue: string; noAck?: boolean }): Promise<GetMessage | null> {
     if (this.lifecycle.state !== 'open') throw this.notOpen('basic.get');
+    if (a.noAck) this.acks.disable();
     const reply = await this.rpc.call<'basic.get', ContentMessage<MethodOf<'basic.get-ok'>> | null>('basic.get', a, [
       'basic.get-ok',
       'basic.get-empty',
@@ -381,9 +388,16 @@ export class Channel extends EventEmitter<ChannelEvents> {
    */
   basicAck(deliveryTag: number, options?: MaybeOptions): boolean {
     if (this.lifecycle.state !== 'open') return false;
+    const multiple = multipleOf(options);
+    if (!multiple && this.acks.absorb(deliveryTag)) {
+      this.scheduleOwedAck();
+      return true;
+    }
+    this.writeOwedAck();
     const output = this.host.output;
-    writeBasicAckFrame(output.writer, this.id, deliveryTag, multipleOf(options));
+    writeBasicAckFrame(output.writer, this.id, deliveryTag, multiple);
     output.flushSoon();
+    this.acks.settled(deliveryTag, multiple);
     return true;
   }
 
@@ -394,17 +408,18 @@ export class Channel extends EventEmitter<ChannelEvents> {
     requeue?: boolean,
   ): boolean {
     const o = typeof options === 'object' ? (options as { requeue?: boolean }) : undefined;
-    return this.sendIfOpen('basic.nack', {
-      deliveryTag,
-      multiple: multipleOf(options as MaybeOptions),
-      requeue: requeue ?? o?.requeue ?? true,
-    });
+    const multiple = multipleOf(options as MaybeOptions);
+    if (!this.sendIfOpen('basic.nack', { deliveryTag, multiple, requeue: requeue ?? o?.requeue ?? true })) return false;
+    this.acks.settled(deliveryTag, multiple);
+    return true;
   }
 
   /** Rejects one delivery; `requeue` defaults to true. Returns false when the channel is not open. */
   basicReject(deliveryTag: number, options?: boolean | { requeue?: boolean }): boolean {
     const requeue = typeof options === 'boolean' ? options : (options?.requeue ?? true);
-    return this.sendIfOpen('basic.reject', { deliveryTag, requeue });
+    if (!this.sendIfOpen('basic.reject', { deliveryTag, requeue })) return false;
+    this.acks.settled(deliveryTag, false);
+    return true;
   }
 
   /** Closes the channel; resolves when the broker confirmed. Idempotent. */
@@ -412,6 +427,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     const state = this.lifecycle.state;
     if (state === 'closed') return;
     if (state === 'closing') return this.waitClosed();
+    this.writeOwedAck(); // while still open: acks asked for before close() must go out
     this.lifecycle.move('closing');
     try {
       this.send('channel.close', { replyCode: 200, replyText: 'closed by client', classId: 0, methodId: 0 });
@@ -447,6 +463,11 @@ export class Channel extends EventEmitter<ChannelEvents> {
     if (message !== null) this.onContent(message);
   }
 
+  /** @internal Writes any ack still owed now (the connection is about to send connection.close). */
+  flushOwedAck(): void {
+    this.writeOwedAck();
+  }
+
   /** @internal The connection closed: fail everything with `err`. */
   connectionClosed(err: ConnectionError): void {
     this.finish(
@@ -466,9 +487,28 @@ export class Channel extends EventEmitter<ChannelEvents> {
   }
 
   private send<N extends MethodName>(name: N, args: MethodInputs[N]): void {
+    // An ack owed from this tick goes first, so frames keep the order in which they were asked for.
+    this.writeOwedAck();
     writeMethodFrame(this.host.output.writer, this.id, name, args, this.host.frameMax);
     this.host.output.flushSoon();
   }
+
+  /** The coalesced ack goes out with the rest of this tick's frames: batched, yet before any I/O is awaited. */
+  private scheduleOwedAck(): void {
+    if (!this.ackFlushQueued) {
+      this.ackFlushQueued = true;
+      this.host.output.beforeFlush(this.writeOwedAck);
+    }
+  }
+
+  /** Writes the coalesced ack owed, if any. */
+  private readonly writeOwedAck = (): void => {
+    this.ackFlushQueued = false;
+    const owed = this.acks.take();
+    if (owed === null || this.lifecycle.state !== 'open') return;
+    writeBasicAckFrame(this.host.output.writer, this.id, owed.tag, owed.multiple);
+    this.host.output.flushSoon();
+  };
 
   private sendIfOpen<N extends MethodName>(name: N, args: MethodInputs[N]): boolean {
     if (this.lifecycle.state !== 'open') return false;
@@ -541,6 +581,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
       if (consumer === undefined) {
         // Not ours to handle (a consumer we no longer know): give it back rather than leave it unacked.
         this.send('basic.reject', { deliveryTag: m.deliveryTag, requeue: true });
+        this.acks.settled(m.deliveryTag, false);
         return;
       }
       try {
@@ -596,6 +637,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     this.rpc.failAll(failure);
     this.confirms?.failAll(failure);
     this.assembler.reset();
+    this.acks.reset();
     this.consumers.clear();
     this.host.releaseChannel(this.id);
     const waiters = this.closeWaiters;

@@ -133,6 +133,8 @@ export class Connection extends EventEmitter<ConnectionEvents> implements Channe
     const state = this.lifecycle.state;
     if (state === 'closed') return;
     if (state === 'open' || state === 'opening') {
+      // Acks a channel still owes must reach the broker before connection.close, or they would be ignored.
+      for (const channel of this.channels.values()) channel.flushOwedAck();
       this.beginClose({ replyCode: 200, replyText: 'closed by client', classId: 0, methodId: 0 }, undefined);
     }
     return this.waitClosed();

@@ -12,6 +12,7 @@ export class FrameOutput {
   /** Incremented on every flush; the heartbeat timer reads it to know whether anything was sent. */
   writes = 0;
   private flushQueued = false;
+  private beforeFlushHooks: Array<() => void> = [];
   private drainWaiters: Array<() => void> = [];
   private full = false;
   private closed = false;
@@ -25,6 +26,12 @@ export class FrameOutput {
     return this.full;
   }
 
+  /** Runs `hook` once, just before the next flush encodes its last frames (and schedules that flush). */
+  beforeFlush(hook: () => void): void {
+    this.beforeFlushHooks.push(hook);
+    this.flushSoon();
+  }
+
   /** Schedules a write of everything encoded so far, at the end of this tick. */
   flushSoon(): void {
     if (this.flushQueued || this.closed) return;
@@ -36,6 +43,11 @@ export class FrameOutput {
   readonly flush = (): void => {
     this.flushQueued = false;
     if (this.closed) return;
+    if (this.beforeFlushHooks.length > 0) {
+      const hooks = this.beforeFlushHooks;
+      this.beforeFlushHooks = [];
+      for (const hook of hooks) hook();
+    }
     const bytes = this.writer.take();
     if (bytes === null) return;
     this.writes++;
