@@ -13,6 +13,7 @@ import { promisify } from 'node:util';
 import type { AsyncRabbitMQ } from '../../src/client/async-rabbitmq.js';
 import type { PublishMessageOptions } from '../../src/client/message.js';
 import { connect } from '../../src/connection/connect.js';
+import { sleep, waitFor } from './wait.js';
 
 const run = promisify(execFile);
 
@@ -327,15 +328,9 @@ export function tally(
   return { lost, duplicates, unexpected };
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
+/** Polls `check` until it is true; throws `what` after `ms`. */
+export function waitUntil(check: () => boolean, what: string, ms: number): Promise<void> {
+  return waitFor(check, what, ms);
 }
 
-/** Polls `check` every 20 ms until it is true; throws `what` after `ms`. */
-export async function waitUntil(check: () => boolean, what: string, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(20);
-  }
-}
+export { sleep };

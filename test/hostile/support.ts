@@ -1,6 +1,6 @@
 /** Shared plumbing of the hostile tests: a fake broker per test, handle checks, timing and rejection helpers. */
 import { createHook } from 'node:async_hooks';
-import { afterAll, afterEach, beforeAll, beforeEach, expect } from 'vitest';
+import { afterEach, beforeEach, expect } from 'vitest';
 import { connect } from '../../src/connection/connect.js';
 import type { Connection } from '../../src/connection/connection.js';
 import type { ConnectOptions } from '../../src/connection/options.js';
@@ -57,23 +57,6 @@ export function expectProtocolFailure(err: unknown, replyCode: number, code: str
   expect(e.cause).toBeInstanceOf(ProtocolError);
   expect((e.cause as ProtocolError).replyCode).toBe(replyCode);
   return e;
-}
-
-/**
- * Registers a collector of unhandled rejections for the whole file: asserts in afterAll that there were none.
- */
-export function trackUnhandledRejections(): void {
-  const seen: unknown[] = [];
-  const collect = (reason: unknown) => seen.push(reason);
-  beforeAll(() => {
-    process.on('unhandledRejection', collect);
-  });
-  afterAll(async () => {
-    // Give rejections created by the last test a chance to be reported.
-    await new Promise((r) => setTimeout(r, 50));
-    process.off('unhandledRejection', collect);
-    expect(seen.map((r) => (r instanceof Error ? `${r.name}: ${r.message}` : String(r)))).toEqual([]);
-  });
 }
 
 /**
@@ -196,3 +179,5 @@ export async function closeCleanly(conn: Connection, peer: FakePeer): Promise<vo
   expect(conn.state).toBe('closed');
   await peer.expectClientGone();
 }
+
+export { trackUnhandledRejections } from '../helpers/guards.js';

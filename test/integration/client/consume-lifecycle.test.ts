@@ -12,6 +12,7 @@ import type { Connection } from '../../../src/connection/connection.js';
 import { ChannelError } from '../../../src/protocol/errors.js';
 import { brokerUrl, rabbitmqctl, uniqueName } from '../../helpers/broker.js';
 import { expectNoOpenHandles, handleSnapshot } from '../../helpers/handles.js';
+import { sleep, waitFor } from '../../helpers/wait.js';
 
 const rejections: unknown[] = [];
 const onRejection = (reason: unknown): void => {
@@ -92,18 +93,6 @@ function drain(queue: string): Promise<GetMessage[]> {
       out.push(m);
     }
   });
-}
-
-async function waitFor(check: () => boolean | Promise<boolean>, what: string, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 /** Closes only the broker connection named `name` (never anyone else's). */

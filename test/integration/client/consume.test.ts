@@ -20,6 +20,7 @@ import { connect } from '../../../src/connection/connect.js';
 import type { Connection } from '../../../src/connection/connection.js';
 import { brokerUrl, uniqueName } from '../../helpers/broker.js';
 import { expectNoOpenHandles, handleSnapshot } from '../../helpers/handles.js';
+import { sleep, waitFor } from '../../helpers/wait.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // Fixture: clients disconnected and queues/exchanges deleted after every test; no unhandled rejection and
@@ -101,18 +102,6 @@ async function drain(queue: string): Promise<GetMessage[]> {
   } finally {
     await ch.close();
   }
-}
-
-async function waitFor(check: () => boolean | Promise<boolean>, what: string, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 // ---------------------------------------------------------------------------------------------------------

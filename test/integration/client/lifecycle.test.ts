@@ -14,6 +14,7 @@ import { connect } from '../../../src/connection/connect.js';
 import { ConnectionError, type WarrenError } from '../../../src/protocol/errors.js';
 import { brokerUrl, uniqueName } from '../../helpers/broker.js';
 import { expectNoOpenHandles, handleSnapshot } from '../../helpers/handles.js';
+import { sleep, waitFor } from '../../helpers/wait.js';
 import {
   brokerUrlWithPassword,
   brokerUrlWithPort,
@@ -24,18 +25,6 @@ import {
 } from './client-helpers.js';
 
 const suite = clientSuite();
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-async function waitFor(check: () => boolean, what: string, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(10);
-  }
-}
 
 /** Messages in `queue`, read over a connection of its own. */
 async function countMessages(queue: string): Promise<number> {

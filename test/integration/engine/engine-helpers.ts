@@ -170,19 +170,6 @@ export function nextEvent<A extends unknown[]>(
   });
 }
 
-/** Polls `check` every 10 ms until it returns true; fails with `what` after `ms`. */
-export async function waitFor(check: () => boolean, what: string, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
 export function sha256(b: Uint8Array): string {
   return createHash('sha256').update(b).digest('hex');
 }
@@ -210,3 +197,5 @@ export async function connectionGone(name: string, ms = 5000): Promise<boolean> 
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+export { sleep, waitFor } from '../../helpers/wait.js';
