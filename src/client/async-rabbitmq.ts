@@ -482,6 +482,8 @@ export class AsyncRabbitMQ extends EventEmitter<AsyncRabbitMQEvents> {
     this.publisher.resume();
     for (const p of this.participants) p.detach(err);
     if (this.clientState === 'disconnecting' || this.clientState === 'idle') return;
+    // The node that just failed is the last one to try again: fail over to the next URL first.
+    this.urlIndex = (this.urlIndex + 1) % this.settings.urls.length;
     this.settings.logger.warn({ err }, `warren: connection lost: ${err.message}`);
     this.emit('disconnected', err);
     this.clientState = 'reconnecting';

@@ -1,12 +1,17 @@
 /**
- * Heartbeats for one connection. Checks twice per interval: sends a heartbeat frame when nothing was
- * written since the last check, and reports a timeout when nothing at all was received for two
- * intervals (the spec's rule), which also catches a peer that stopped sending in the middle of a frame.
+ * Heartbeats for one connection.
+ *
+ * Sending: checked twice per interval; a heartbeat frame goes out when nothing was written since the last
+ * check. Receiving: a deadline timer fires exactly two intervals after the last byte arrived (the spec's
+ * rule), re-armed lazily — a chunk only records the time, the timer moves itself forward when it fires
+ * early — so a peer that stops, even in the middle of a frame, is detected on time at no cost per chunk.
  */
 export class Heartbeat {
-  private timer: NodeJS.Timeout | undefined;
+  private sendTimer: NodeJS.Timeout | undefined;
+  private deadlineTimer: NodeJS.Timeout | undefined;
   private lastWrites = -1;
   private lastReceivedAt = Date.now();
+  private readonly timeoutMs: number;
 
   constructor(
     private readonly intervalSeconds: number,
@@ -16,13 +21,16 @@ export class Heartbeat {
       sendHeartbeat(): void;
       timedOut(silentForMs: number): void;
     },
-  ) {}
+  ) {
+    this.timeoutMs = intervalSeconds * 2000;
+  }
 
   start(): void {
-    if (this.intervalSeconds <= 0 || this.timer) return;
+    if (this.intervalSeconds <= 0 || this.sendTimer) return;
     this.lastReceivedAt = Date.now();
-    this.timer = setInterval(this.tick, (this.intervalSeconds * 1000) / 2);
-    this.timer.unref();
+    this.sendTimer = setInterval(this.sendTick, (this.intervalSeconds * 1000) / 2);
+    this.sendTimer.unref();
+    this.armDeadline(this.timeoutMs);
   }
 
   /** Records that bytes arrived. Cheap: called for every chunk. */
@@ -31,17 +39,28 @@ export class Heartbeat {
   }
 
   stop(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
+    clearInterval(this.sendTimer);
+    clearTimeout(this.deadlineTimer);
+    this.sendTimer = undefined;
+    this.deadlineTimer = undefined;
   }
 
-  private readonly tick = (): void => {
+  private armDeadline(ms: number): void {
+    this.deadlineTimer = setTimeout(this.deadlineTick, ms);
+    this.deadlineTimer.unref();
+  }
+
+  private readonly deadlineTick = (): void => {
     const silentFor = Date.now() - this.lastReceivedAt;
-    if (silentFor >= this.intervalSeconds * 2000) {
+    if (silentFor >= this.timeoutMs) {
       this.stop();
       this.io.timedOut(silentFor);
       return;
     }
+    this.armDeadline(this.timeoutMs - silentFor);
+  };
+
+  private readonly sendTick = (): void => {
     const writes = this.io.writes();
     if (writes === this.lastWrites) this.io.sendHeartbeat();
     this.lastWrites = this.io.writes();
