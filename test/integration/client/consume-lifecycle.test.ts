@@ -2,98 +2,14 @@
  * consume() lifecycle against the real broker: reconnects (stale delivery tags), server-sent cancels,
  * quorum queues, single active consumer, exclusive consumers, subscribing before connect().
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { AsyncRabbitMQ, type AsyncRabbitMQOptions } from '../../../src/client/async-rabbitmq.js';
-import type { RabbitMQConfig } from '../../../src/client/config.js';
-import { ConsumerCancelledError, consume, deadLetterName, retryQueueName } from '../../../src/client/consumer.js';
-import type { GetMessage } from '../../../src/connection/channel.js';
-import { connect } from '../../../src/connection/connect.js';
-import type { Connection } from '../../../src/connection/connection.js';
+import { describe, expect, it } from 'vitest';
+import { ConsumerCancelledError, consume, deadLetterName } from '../../../src/client/consumer.js';
 import { ChannelError } from '../../../src/protocol/errors.js';
-import { brokerUrl, rabbitmqctl, uniqueName } from '../../helpers/broker.js';
-import { expectNoOpenHandles, handleSnapshot } from '../../helpers/handles.js';
+import { rabbitmqctl, uniqueName } from '../../helpers/broker.js';
 import { sleep, waitFor } from '../../helpers/wait.js';
+import { consumeFixture } from './consume-fixture.js';
 
-const rejections: unknown[] = [];
-const onRejection = (reason: unknown): void => {
-  rejections.push(reason);
-};
-let cleanups: Array<() => Promise<unknown>> = [];
-let queues: string[] = [];
-let exchanges: string[] = [];
-let admin: Connection | undefined;
-let baseline: Record<string, number> = {};
-
-beforeAll(() => {
-  process.on('unhandledRejection', onRejection);
-});
-afterAll(async () => {
-  await admin?.close();
-  await new Promise((r) => setTimeout(r, 50));
-  process.off('unhandledRejection', onRejection);
-  expect(rejections, 'unhandled promise rejections').toEqual([]);
-});
-beforeEach(() => {
-  baseline = handleSnapshot();
-});
-afterEach(async () => {
-  for (const fn of cleanups.reverse()) await fn().catch(() => {});
-  cleanups = [];
-  const ch = await (await adminConnection()).createChannel();
-  for (const queue of queues) await ch.queueDelete({ queue });
-  for (const exchange of exchanges) await ch.exchangeDelete({ exchange });
-  await ch.close();
-  queues = [];
-  exchanges = [];
-  await expectNoOpenHandles({ ...baseline, TCPSocketWrap: (baseline.TCPSocketWrap ?? 0) + 1 }, 2000);
-});
-
-async function adminConnection(): Promise<Connection> {
-  if (admin === undefined || !admin.isOpen) admin = await connect(brokerUrl());
-  return admin;
-}
-
-async function client(
-  config: RabbitMQConfig = {},
-  options: AsyncRabbitMQOptions = {},
-  connectNow = true,
-): Promise<AsyncRabbitMQ> {
-  const mq = new AsyncRabbitMQ(config, { urls: brokerUrl(), disconnectTimeoutMs: 5000, ...options });
-  if (connectNow) await mq.connect();
-  cleanups.push(() => mq.disconnect());
-  return mq;
-}
-
-function queueName(label: string, retryDelays: number[] = []): string {
-  const q = uniqueName(label);
-  queues.push(q, deadLetterName(q), ...retryDelays.map((d) => retryQueueName(q, d)));
-  exchanges.push(deadLetterName(q));
-  return q;
-}
-
-async function adminChannelDo<T>(fn: (ch: Awaited<ReturnType<Connection['createChannel']>>) => Promise<T>): Promise<T> {
-  const ch = await (await adminConnection()).createChannel();
-  try {
-    return await fn(ch);
-  } finally {
-    await ch.close();
-  }
-}
-
-function queueInfo(queue: string): Promise<{ messageCount: number; consumerCount: number }> {
-  return adminChannelDo((ch) => ch.queueDeclare({ queue, passive: true }));
-}
-
-function drain(queue: string): Promise<GetMessage[]> {
-  return adminChannelDo(async (ch) => {
-    const out: GetMessage[] = [];
-    for (;;) {
-      const m = await ch.basicGet({ queue, noAck: true });
-      if (m === null) return out;
-      out.push(m);
-    }
-  });
-}
+const { client, queueName, deleteAfter, adminChannelDo, queueInfo, drain } = consumeFixture();
 
 /** Closes only the broker connection named `name` (never anyone else's). */
 async function killConnection(name: string): Promise<void> {
@@ -174,7 +90,7 @@ describe('consume: reconnect', () => {
 describe('consume: server-sent cancel', () => {
   it('re-declares a deleted queue from the topology (with its binding) and resubscribes', async () => {
     const exchange = uniqueName('consume.cancel.ex');
-    exchanges.push(exchange);
+    deleteAfter({ exchanges: [exchange] });
     const q = queueName('consume.cancel');
     const mq = await client({
       exchanges: [{ name: exchange, type: 'direct', durable: false }],

@@ -3,9 +3,7 @@
  * failures, discard), handler timeouts, manual mode and graceful stop.
  */
 import { performance } from 'node:perf_hooks';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { AsyncRabbitMQ } from '../../../src/client/async-rabbitmq.js';
-import type { RabbitMQConfig } from '../../../src/client/config.js';
+import { describe, expect, it } from 'vitest';
 import {
   type ConsumeMessage,
   consume,
@@ -15,94 +13,11 @@ import {
   NotManualModeError,
   retryQueueName,
 } from '../../../src/client/consumer.js';
-import type { GetMessage } from '../../../src/connection/channel.js';
-import { connect } from '../../../src/connection/connect.js';
-import type { Connection } from '../../../src/connection/connection.js';
-import { brokerUrl, uniqueName } from '../../helpers/broker.js';
-import { expectNoOpenHandles, handleSnapshot } from '../../helpers/handles.js';
+import { uniqueName } from '../../helpers/broker.js';
 import { sleep, waitFor } from '../../helpers/wait.js';
+import { consumeFixture } from './consume-fixture.js';
 
-// ---------------------------------------------------------------------------------------------------------
-// Fixture: clients disconnected and queues/exchanges deleted after every test; no unhandled rejection and
-// no socket or timer left behind.
-
-const rejections: unknown[] = [];
-const onRejection = (reason: unknown): void => {
-  rejections.push(reason);
-};
-let cleanups: Array<() => Promise<unknown>> = [];
-let queues: string[] = [];
-let exchanges: string[] = [];
-let admin: Connection | undefined;
-let baseline: Record<string, number> = {};
-
-beforeAll(() => {
-  process.on('unhandledRejection', onRejection);
-});
-afterAll(async () => {
-  await admin?.close();
-  await new Promise((r) => setTimeout(r, 50));
-  process.off('unhandledRejection', onRejection);
-  expect(rejections, 'unhandled promise rejections').toEqual([]);
-});
-beforeEach(() => {
-  baseline = handleSnapshot();
-});
-afterEach(async () => {
-  for (const fn of cleanups.reverse()) await fn().catch(() => {});
-  cleanups = [];
-  const ch = await (await adminConnection()).createChannel();
-  for (const queue of queues) await ch.queueDelete({ queue });
-  for (const exchange of exchanges) await ch.exchangeDelete({ exchange });
-  await ch.close();
-  queues = [];
-  exchanges = [];
-  // The admin connection stays open for the whole file: count it in the baseline.
-  await expectNoOpenHandles({ ...baseline, TCPSocketWrap: (baseline.TCPSocketWrap ?? 0) + 1 }, 2000);
-});
-
-async function adminConnection(): Promise<Connection> {
-  if (admin === undefined || !admin.isOpen) admin = await connect(brokerUrl());
-  return admin;
-}
-
-async function client(config: RabbitMQConfig = {}): Promise<AsyncRabbitMQ> {
-  const mq = new AsyncRabbitMQ(config, { urls: brokerUrl(), disconnectTimeoutMs: 5000 });
-  await mq.connect();
-  cleanups.push(() => mq.disconnect());
-  return mq;
-}
-
-/** A unique queue name; it, its `.dead` companions and the given retry queues are deleted after the test. */
-function queueName(label: string, retryDelays: number[] = []): string {
-  const q = uniqueName(label);
-  queues.push(q, deadLetterName(q), ...retryDelays.map((d) => retryQueueName(q, d)));
-  exchanges.push(deadLetterName(q));
-  return q;
-}
-
-async function messageCount(queue: string): Promise<{ messageCount: number; consumerCount: number }> {
-  const ch = await (await adminConnection()).createChannel();
-  try {
-    return await ch.queueDeclare({ queue, passive: true });
-  } finally {
-    await ch.close();
-  }
-}
-
-async function drain(queue: string): Promise<GetMessage[]> {
-  const ch = await (await adminConnection()).createChannel();
-  const out: GetMessage[] = [];
-  try {
-    for (;;) {
-      const m = await ch.basicGet({ queue, noAck: true });
-      if (m === null) return out;
-      out.push(m);
-    }
-  } finally {
-    await ch.close();
-  }
-}
+const { client, queueName, deleteAfter, queueInfo: messageCount, drain } = consumeFixture();
 
 // ---------------------------------------------------------------------------------------------------------
 
@@ -176,7 +91,7 @@ describe('consume: retry and dead-letter', () => {
     const delayMs = 150;
     const attempts = 3;
     const exchange = uniqueName('consume.ex');
-    exchanges.push(exchange);
+    deleteAfter({ exchanges: [exchange] });
     const q = queueName('consume.retry', [delayMs]);
     const mq = await client({
       exchanges: [{ name: exchange, type: 'direct', durable: false }],
@@ -302,7 +217,7 @@ describe('consume: retry and dead-letter', () => {
       prefetch: 5,
       retry: { attempts: 3, delayMs: 50 },
     });
-    queues.push(retryQueueName(q, 50));
+    deleteAfter({ queues: [retryQueueName(q, 50)] });
     const errors: unknown[] = [];
     consumer.on('error', (e) => errors.push(e));
     await mq.publishMessage(q, Buffer.from('{not json'), { contentType: 'application/json' });
@@ -339,7 +254,7 @@ describe('consume: retry and dead-letter', () => {
   it('with deadLetter: false nacks without requeue, so the queue’s own x-dead-letter-exchange applies', async () => {
     const q = queueName('consume.discard');
     const dlq = uniqueName('consume.dlq');
-    queues.push(dlq);
+    deleteAfter({ queues: [dlq] });
     const mq = await client({
       queues: [
         { name: dlq },
@@ -370,8 +285,7 @@ describe('consume: retry and dead-letter', () => {
   it('publishes to a custom dead-letter target with the original routing key', async () => {
     const q = queueName('consume.customdl');
     const target = uniqueName('consume.target');
-    queues.push(target);
-    exchanges.push(`${target}.ex`);
+    deleteAfter({ queues: [target], exchanges: [`${target}.ex`] });
     const mq = await client({
       exchanges: [{ name: `${target}.ex`, type: 'topic', durable: false }],
       queues: [{ name: q }, { name: target, exchange: `${target}.ex`, routingKey: '#' }],
@@ -434,7 +348,7 @@ describe('consume: manual mode', () => {
   it('leaves settling to the handler: ack, nack with and without requeue, reject', async () => {
     const q = queueName('consume.manual');
     const dlq = uniqueName('consume.manual.dlq');
-    queues.push(dlq);
+    deleteAfter({ queues: [dlq] });
     const mq = await client({
       queues: [
         { name: dlq },
