@@ -7,12 +7,13 @@
  * for the whole file, that no promise rejection went unhandled.
  */
 import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
-import { afterAll, afterEach, beforeAll, beforeEach, expect } from 'vitest';
+import { afterEach, beforeEach, expect } from 'vitest';
 import { AsyncRabbitMQ, type AsyncRabbitMQOptions } from '../../../src/client/async-rabbitmq.js';
 import type { RabbitMQConfig } from '../../../src/client/config.js';
 import type { Channel, GetMessage } from '../../../src/connection/channel.js';
 import { connect } from '../../../src/connection/connect.js';
 import { brokerUrl } from '../../helpers/broker.js';
+import { trackUnhandledRejections } from '../../helpers/guards.js';
 import { expectNoOpenHandles, handleSnapshot } from '../../helpers/handles.js';
 
 export interface ClientSuite {
@@ -27,24 +28,13 @@ export interface ClientSuite {
 }
 
 export function clientSuite(): ClientSuite {
-  const rejections: unknown[] = [];
-  const onRejection = (reason: unknown) => {
-    rejections.push(reason);
-  };
+  trackUnhandledRejections();
   let baseline: Record<string, number> = {};
   let clients: AsyncRabbitMQ[] = [];
   let queues: string[] = [];
   let exchanges: string[] = [];
   let deferred: Array<() => unknown> = [];
 
-  beforeAll(() => {
-    process.on('unhandledRejection', onRejection);
-  });
-  afterAll(async () => {
-    await new Promise((r) => setTimeout(r, 50));
-    process.off('unhandledRejection', onRejection);
-    expect(rejections, 'unhandled promise rejections').toEqual([]);
-  });
   beforeEach(() => {
     baseline = handleSnapshot();
   });

@@ -2,7 +2,7 @@
  * The fixture of the consume test files: clients disconnected and queues/exchanges (with their retry and
  * dead-letter companions) deleted after every test; no unhandled rejection, no socket or timer left behind.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, expect } from 'vitest';
+import { afterAll, afterEach, beforeEach } from 'vitest';
 import { AsyncRabbitMQ, type AsyncRabbitMQOptions } from '../../../src/client/async-rabbitmq.js';
 import type { RabbitMQConfig } from '../../../src/client/config.js';
 import { deadLetterName, retryQueueName } from '../../../src/client/consumer.js';
@@ -10,6 +10,7 @@ import type { Channel, GetMessage } from '../../../src/connection/channel.js';
 import { connect } from '../../../src/connection/connect.js';
 import type { Connection } from '../../../src/connection/connection.js';
 import { brokerUrl, uniqueName } from '../../helpers/broker.js';
+import { trackUnhandledRejections } from '../../helpers/guards.js';
 import { expectNoOpenHandles, handleSnapshot } from '../../helpers/handles.js';
 
 export interface ConsumeFixture {
@@ -29,10 +30,7 @@ export interface ConsumeFixture {
 
 /** Registers the hooks of the fixture for the calling test file and returns its helpers. */
 export function consumeFixture(): ConsumeFixture {
-  const rejections: unknown[] = [];
-  const onRejection = (reason: unknown): void => {
-    rejections.push(reason);
-  };
+  trackUnhandledRejections();
   let cleanups: Array<() => Promise<unknown>> = [];
   let queues: string[] = [];
   let exchanges: string[] = [];
@@ -52,14 +50,8 @@ export function consumeFixture(): ConsumeFixture {
     }
   };
 
-  beforeAll(() => {
-    process.on('unhandledRejection', onRejection);
-  });
   afterAll(async () => {
     await admin?.close();
-    await new Promise((r) => setTimeout(r, 50));
-    process.off('unhandledRejection', onRejection);
-    expect(rejections, 'unhandled promise rejections').toEqual([]);
   });
   beforeEach(() => {
     baseline = handleSnapshot();

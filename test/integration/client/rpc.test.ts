@@ -2,7 +2,7 @@
  * rpc() / rpcServer() against the real broker: direct reply-to, correlation, timeouts and late replies,
  * remote errors, unroutable requests, connection loss.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AsyncRabbitMQ, type AsyncRabbitMQOptions } from '../../../src/client/async-rabbitmq.js';
 import type { RabbitMQConfig } from '../../../src/client/config.js';
 import {
@@ -18,25 +18,15 @@ import { connect } from '../../../src/connection/connect.js';
 import type { Connection } from '../../../src/connection/connection.js';
 import { ChannelError } from '../../../src/protocol/errors.js';
 import { brokerUrl, rabbitmqctl, uniqueName } from '../../helpers/broker.js';
+import { trackUnhandledRejections } from '../../helpers/guards.js';
 import { expectNoOpenHandles, handleSnapshot } from '../../helpers/handles.js';
 import { sleep, waitFor } from '../../helpers/wait.js';
 
-const rejections: unknown[] = [];
-const onRejection = (reason: unknown): void => {
-  rejections.push(reason);
-};
+trackUnhandledRejections();
 let cleanups: Array<() => Promise<unknown>> = [];
 let queues: string[] = [];
 let baseline: Record<string, number> = {};
 
-beforeAll(() => {
-  process.on('unhandledRejection', onRejection);
-});
-afterAll(async () => {
-  await new Promise((r) => setTimeout(r, 50));
-  process.off('unhandledRejection', onRejection);
-  expect(rejections, 'unhandled promise rejections').toEqual([]);
-});
 beforeEach(() => {
   baseline = handleSnapshot();
 });

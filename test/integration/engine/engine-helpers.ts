@@ -4,11 +4,12 @@
  * and small utilities (settle-with-timeout, polling, sha256, rabbitmqctl connection look-up).
  */
 import { createHash } from 'node:crypto';
-import { afterAll, afterEach, beforeAll, beforeEach, expect } from 'vitest';
+import { afterEach, beforeEach, expect } from 'vitest';
 import { connect } from '../../../src/connection/connect.js';
 import type { Connection } from '../../../src/connection/connection.js';
 import type { ConnectOptions } from '../../../src/connection/options.js';
 import { brokerUrl, rabbitmqctl } from '../../helpers/broker.js';
+import { trackUnhandledRejections } from '../../helpers/guards.js';
 import { expectNoOpenHandles, handleSnapshot } from '../../helpers/handles.js';
 
 /** Host, port and credentials of the test broker as connect options (from `brokerUrl()`). */
@@ -50,25 +51,13 @@ export interface EngineSuite {
  * - queues/exchanges registered for deletion are deleted after each test.
  */
 export function engineSuite(): EngineSuite {
-  const rejections: unknown[] = [];
-  const onRejection = (reason: unknown) => {
-    rejections.push(reason);
-  };
+  trackUnhandledRejections();
   let baseline: Record<string, number> = {};
   const connections: Connection[] = [];
   let deferred: Array<() => Promise<unknown> | unknown> = [];
   let queues: string[] = [];
   let exchanges: string[] = [];
 
-  beforeAll(() => {
-    process.on('unhandledRejection', onRejection);
-  });
-  afterAll(async () => {
-    // Give late rejections (a promise settled while a connection closed) a moment to surface.
-    await new Promise((r) => setTimeout(r, 50));
-    process.off('unhandledRejection', onRejection);
-    expect(rejections, 'unhandled promise rejections').toEqual([]);
-  });
   beforeEach(() => {
     baseline = handleSnapshot();
   });
