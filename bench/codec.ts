@@ -126,17 +126,18 @@ function makeWarrenDecoder(onMessage: (m: ContentMessage) => void): (chunk: Buff
   const assembler = new ContentAssembler();
   const decoder = new FrameDecoder(
     {
-      frame(f) {
-        if (f.type === 1) {
-          if (METHODS[f.method.name].content) assembler.start(f.method);
-        } else if (f.type === 2) {
-          const m = assembler.header(f);
-          if (m) onMessage(m);
-        } else if (f.type === 3) {
-          const m = assembler.body(f);
-          if (m) onMessage(m);
-        }
+      method(_, method) {
+        if (METHODS[method.name].content) assembler.start(method);
       },
+      header(_, bodySize, properties) {
+        const m = assembler.header(bodySize, properties);
+        if (m) onMessage(m);
+      },
+      body(_, payload) {
+        const m = assembler.body(payload);
+        if (m) onMessage(m);
+      },
+      heartbeat() {},
       error(err) {
         throw err;
       },

@@ -49,6 +49,11 @@ export class AckCoalescer {
     }
   }
 
+  /** Acks absorbed into the current run and not yet taken. */
+  get owed(): number {
+    return this.pendingCount;
+  }
+
   /** The ack owed for the current run, if any: `{ tag, multiple }`; clears it. */
   take(): { tag: number; multiple: boolean } | null {
     if (this.pendingCount === 0) return null;

@@ -2,12 +2,9 @@ import { EventEmitter } from 'node:events';
 import { ContentAssembler, type ContentMessage } from '../protocol/content.js';
 import { ChannelError, ConnectionError, errorFromClose, ProtocolError } from '../protocol/errors.js';
 import type { FieldTable } from '../protocol/field-table.js';
-import { type Frame, writeBasicAckFrame, writeMethodFrame, writePublish } from '../protocol/frame.js';
+import { writeBasicAckFrame, writeMethodFrame, writePublish } from '../protocol/frame.js';
 import {
   type BasicProperties,
-  FRAME_BODY,
-  FRAME_HEADER,
-  FRAME_METHOD,
   METHODS_BY_KEY,
   type Method,
   type MethodInputs,
@@ -16,6 +13,7 @@ import {
   methodKey,
 } from '../protocol/spec.js';
 import { AckCoalescer } from './ack-coalescer.js';
+import { AckFlush } from './ack-flush.js';
 import { ConfirmTracker, type PendingConfirm } from './confirm-tracker.js';
 import type { FrameOutput } from './frame-output.js';
 import { Lifecycle, type LifecycleState } from './lifecycle.js';
@@ -128,7 +126,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
   private closeWaiters: Array<() => void> = [];
   private flowIsActive = true;
   private readonly acks = new AckCoalescer();
-  private ackFlushQueued = false;
+  private readonly ackFlush: AckFlush;
 
   constructor(
     private readonly host: ChannelHost,
@@ -137,6 +135,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
   ) {
     super();
     this.lifecycle = new Lifecycle();
+    this.ackFlush = new AckFlush(host.output, () => this.writeOwedAck());
     this.rpc = new RpcQueue((name, args) => this.send(name, args as never));
   }
 
@@ -238,8 +237,9 @@ export class Channel extends EventEmitter<ChannelEvents> {
   }
 
   /** Limits unacknowledged deliveries: per consumer, or per channel with `global`. */
-  basicQos(a: { prefetchCount?: number; prefetchSize?: number; global?: boolean }): Promise<void> {
-    return this.call('basic.qos', a, 'basic.qos-ok');
+  async basicQos(a: { prefetchCount?: number; prefetchSize?: number; global?: boolean }): Promise<void> {
+    await this.call('basic.qos', a, 'basic.qos-ok');
+    this.ackFlush.prefetchSet(a.prefetchCount ?? 0);
   }
 
   /** Puts the channel in confirm mode: from now on publishes resolve on the broker's ack. */
@@ -385,12 +385,16 @@ export class Channel extends EventEmitter<ChannelEvents> {
   /**
    * Acknowledges a delivery (`multiple`: and all earlier ones). Returns false, sending nothing, when the
    * channel is no longer open: its delivery tags died with it.
+   *
+   * In-order acks are batched into one `multiple` ack: written within 1 ms, with this tick's frames once
+   * half the channel's prefetch window is owed, and always before any later frame of the channel and
+   * before the channel or its connection closes. Out-of-order acks are written as they come.
    */
   basicAck(deliveryTag: number, options?: MaybeOptions): boolean {
     if (this.lifecycle.state !== 'open') return false;
     const multiple = multipleOf(options);
     if (!multiple && this.acks.absorb(deliveryTag)) {
-      this.scheduleOwedAck();
+      this.ackFlush.schedule(this.acks.owed);
       return true;
     }
     this.writeOwedAck();
@@ -437,29 +441,36 @@ export class Channel extends EventEmitter<ChannelEvents> {
     return this.waitClosed();
   }
 
-  /** @internal Handles a frame for this channel; throws ProtocolError on a violation. */
-  onFrame(frame: Frame): void {
+  // After sending channel.close, only close and close-ok matter (spec 2.3.5.2): the frame handlers below
+  // drop everything else while closing. Each throws ProtocolError on a violation.
+
+  /** @internal A method frame for this channel. */
+  onMethodFrame(m: Method): void {
     if (this.lifecycle.state === 'closing') {
-      // After sending channel.close, only close and close-ok matter (spec 2.3.5.2).
-      if (frame.type === FRAME_METHOD) this.onClosingMethod(frame.method);
+      this.onClosingMethod(m);
       return;
     }
-    let message: ContentMessage | null;
-    if (frame.type === FRAME_METHOD) {
-      const m = frame.method;
-      if (m.name === 'basic.deliver' || m.name === 'basic.return' || m.name === 'basic.get-ok') {
-        this.assembler.start(m);
-        return;
-      }
-      if (this.assembler.busy) {
-        throw new ProtocolError(505, `${m.name} arrived on channel ${this.id} while message content was incomplete`);
-      }
-      this.onMethod(m);
+    if (m.name === 'basic.deliver' || m.name === 'basic.return' || m.name === 'basic.get-ok') {
+      this.assembler.start(m);
       return;
     }
-    if (frame.type === FRAME_HEADER) message = this.assembler.header(frame);
-    else if (frame.type === FRAME_BODY) message = this.assembler.body(frame);
-    else throw new ProtocolError(505, `heartbeat frame on channel ${this.id}`);
+    if (this.assembler.busy) {
+      throw new ProtocolError(505, `${m.name} arrived on channel ${this.id} while message content was incomplete`);
+    }
+    this.onMethod(m);
+  }
+
+  /** @internal A content header frame for this channel. */
+  onHeaderFrame(bodySize: number, properties: BasicProperties): void {
+    if (this.lifecycle.state === 'closing') return;
+    const message = this.assembler.header(bodySize, properties);
+    if (message !== null) this.onContent(message);
+  }
+
+  /** @internal A content body frame for this channel. */
+  onBodyFrame(payload: Buffer): void {
+    if (this.lifecycle.state === 'closing') return;
+    const message = this.assembler.body(payload);
     if (message !== null) this.onContent(message);
   }
 
@@ -493,22 +504,19 @@ export class Channel extends EventEmitter<ChannelEvents> {
     this.host.output.flushSoon();
   }
 
-  /** The coalesced ack goes out with the rest of this tick's frames: batched, yet before any I/O is awaited. */
-  private scheduleOwedAck(): void {
-    if (!this.ackFlushQueued) {
-      this.ackFlushQueued = true;
-      this.host.output.beforeFlush(this.writeOwedAck);
-    }
-  }
-
   /** Writes the coalesced ack owed, if any. */
-  private readonly writeOwedAck = (): void => {
-    this.ackFlushQueued = false;
+  private writeOwedAck(): void {
+    this.ackFlush.written();
     const owed = this.acks.take();
     if (owed === null || this.lifecycle.state !== 'open') return;
     writeBasicAckFrame(this.host.output.writer, this.id, owed.tag, owed.multiple);
     this.host.output.flushSoon();
-  };
+  }
+
+  private dropOwedAcks(): void {
+    this.acks.reset();
+    this.ackFlush.cancel();
+  }
 
   private sendIfOpen<N extends MethodName>(name: N, args: MethodInputs[N]): boolean {
     if (this.lifecycle.state !== 'open') return false;
@@ -539,6 +547,8 @@ export class Channel extends EventEmitter<ChannelEvents> {
         this.emit('flow', m.active);
         return;
       case 'channel.close':
+        // The broker ignores everything but close-ok now: owed acks would only be noise (the tags died).
+        this.dropOwedAcks();
         this.send('channel.close-ok', {});
         this.finish(errorFromClose('channel', m, methodNameOf(m.classId, m.methodId)) as ChannelError);
         return;
@@ -637,7 +647,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     this.rpc.failAll(failure);
     this.confirms?.failAll(failure);
     this.assembler.reset();
-    this.acks.reset();
+    this.dropOwedAcks();
     this.consumers.clear();
     this.host.releaseChannel(this.id);
     const waiters = this.closeWaiters;

@@ -23,6 +23,7 @@ import { openSocket } from './transport.js';
 export async function connect(urlOrOptions: string | ConnectOptions = {}): Promise<Connection> {
   const options = resolveConnectOptions(urlOrOptions);
   const deadline = Date.now() + options.connectionTimeout;
-  const stream = options.stream ?? (await openSocket(options, deadline));
-  return Connection.open(stream, options, deadline);
+  if (options.stream) return Connection.open(options.stream, options, deadline);
+  const { socket, reads } = await openSocket(options, deadline);
+  return Connection.open(socket, options, deadline, reads);
 }

@@ -2,14 +2,21 @@ import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { ConnectionError, errorFromClose, ProtocolError, WarrenError } from '../protocol/errors.js';
 import type { FieldTable } from '../protocol/field-table.js';
-import { type Frame, FrameDecoder, PROTOCOL_HEADER, writeHeartbeatFrame, writeMethodFrame } from '../protocol/frame.js';
-import { FRAME_HEARTBEAT, FRAME_METHOD, type Method, type MethodInputs, type MethodName } from '../protocol/spec.js';
+import {
+  FrameDecoder,
+  type FrameSink,
+  PROTOCOL_HEADER,
+  writeHeartbeatFrame,
+  writeMethodFrame,
+} from '../protocol/frame.js';
+import type { Method, MethodInputs, MethodName } from '../protocol/spec.js';
 import { Channel, type ChannelHost, methodNameOf } from './channel.js';
 import { FrameOutput } from './frame-output.js';
 import { negotiate, startOk, type Tuned } from './handshake.js';
 import { Heartbeat } from './heartbeat.js';
 import { Lifecycle, type LifecycleState } from './lifecycle.js';
 import { abortError, type ResolvedConnectOptions } from './options.js';
+import type { SlabReads } from './slab-reads.js';
 
 /** How long close() waits for the broker's close-ok before dropping the socket. */
 const CLOSE_TIMEOUT_MS = 5000;
@@ -61,15 +68,15 @@ export class Connection extends EventEmitter<ConnectionEvents> implements Channe
   private constructor(
     private readonly stream: Duplex,
     private readonly options: ResolvedConnectOptions,
+    /** Where the bytes arrive when not as the stream's 'data' events (a plain TCP socket's slab reads). */
+    private readonly reads: SlabReads | undefined,
   ) {
     super();
     this.lifecycle = new Lifecycle((from, to) => this.emit('state', to, from));
     this.output = new FrameOutput(stream);
-    this.decoder = new FrameDecoder({
-      frame: (frame) => this.onFrame(frame),
-      error: (err) => this.protocolError(err),
-    });
-    stream.on('data', this.onData);
+    this.decoder = new FrameDecoder(this.inbound);
+    if (reads) reads.onChunk = this.onData;
+    else stream.on('data', this.onData);
     stream.on('error', this.onStreamError);
     stream.on('close', this.onStreamClose);
     stream.on('end', this.onStreamEnd);
@@ -80,8 +87,13 @@ export class Connection extends EventEmitter<ConnectionEvents> implements Channe
    * the handshake fails or does not finish before `deadline` (epoch ms).
    * @internal Use {@link connect}.
    */
-  static async open(stream: Duplex, options: ResolvedConnectOptions, deadline: number): Promise<Connection> {
-    const conn = new Connection(stream, options);
+  static async open(
+    stream: Duplex,
+    options: ResolvedConnectOptions,
+    deadline: number,
+    reads?: SlabReads,
+  ): Promise<Connection> {
+    const conn = new Connection(stream, options, reads);
     await conn.start(deadline);
     return conn;
   }
@@ -248,32 +260,56 @@ export class Connection extends EventEmitter<ConnectionEvents> implements Channe
     );
   };
 
-  private onFrame(frame: Frame): void {
+  /** Where the decoder's frames go: channel 0 to the connection, the others to their channel. */
+  private readonly inbound: FrameSink = {
+    method: (id, method) => {
+      try {
+        if (id !== 0) this.channelFor(id, 'method')?.onMethodFrame(method);
+        else if (this.lifecycle.state !== 'closed') this.onConnectionMethod(method);
+      } catch (err) {
+        this.frameFailed(err);
+      }
+    },
+    header: (id, bodySize, properties) => {
+      try {
+        this.channelFor(id, 'content header')?.onHeaderFrame(bodySize, properties);
+      } catch (err) {
+        this.frameFailed(err);
+      }
+    },
+    body: (id, payload) => {
+      try {
+        this.channelFor(id, 'content body')?.onBodyFrame(payload);
+      } catch (err) {
+        this.frameFailed(err);
+      }
+    },
+    heartbeat: () => {},
+    error: (err) => this.protocolError(err),
+  };
+
+  /**
+   * The open channel a frame is for; undefined when the frame is to be ignored (the connection is closing
+   * or closed). Throws the 505 for a frame on channel 0 that only a channel may carry, or for a channel
+   * that is not open.
+   */
+  private channelFor(id: number, kind: string): Channel | undefined {
     const state = this.lifecycle.state;
-    if (state === 'closed') return;
-    try {
-      if (frame.channel === 0) {
-        if (frame.type === FRAME_HEARTBEAT) return;
-        if (frame.type !== FRAME_METHOD)
-          throw new ProtocolError(505, `content frame of type ${frame.type} on channel 0`);
-        this.onConnectionMethod(frame.method);
-        return;
-      }
-      if (state === 'closing') return; // only connection.close / close-ok matter now
-      if (this.handshake)
-        throw new ProtocolError(505, `frame on channel ${frame.channel} before the connection opened`);
-      const channel = this.channels.get(frame.channel);
-      if (channel === undefined) {
-        throw new ProtocolError(505, `frame for channel ${frame.channel}, which is not open`);
-      }
-      channel.onFrame(frame);
-    } catch (err) {
-      this.protocolError(
-        err instanceof ProtocolError
-          ? err
-          : new ProtocolError(541, `internal error handling a frame: ${(err as Error)?.message}`, { cause: err }),
-      );
-    }
+    if (state === 'closed' || state === 'closing') return undefined; // only connection.close / close-ok matter now
+    if (id === 0) throw new ProtocolError(505, `${kind} frame on channel 0: only a channel carries content`);
+    if (this.handshake) throw new ProtocolError(505, `frame on channel ${id} before the connection opened`);
+    const channel = this.channels.get(id);
+    if (channel === undefined) throw new ProtocolError(505, `frame for channel ${id}, which is not open`);
+    return channel;
+  }
+
+  /** Whatever a frame handler throws closes the connection with a protocol error. */
+  private frameFailed(err: unknown): void {
+    this.protocolError(
+      err instanceof ProtocolError
+        ? err
+        : new ProtocolError(541, `internal error handling a frame: ${(err as Error)?.message}`, { cause: err }),
+    );
   }
 
   private onConnectionMethod(m: Method): void {
@@ -419,6 +455,7 @@ export class Connection extends EventEmitter<ConnectionEvents> implements Channe
     this.heartbeat?.stop();
     this.output.close();
     this.stream.off('data', this.onData);
+    this.reads?.detach();
     // Errors after this point (e.g. EPIPE while ending) have nobody to tell; keep them from crashing.
     this.stream.on('error', () => {});
     if (err) this.stream.destroy();

@@ -2,17 +2,26 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { ConnectionError, WarrenError } from '../protocol/errors.js';
 import { abortError, type ResolvedConnectOptions } from './options.js';
+import { SlabReads } from './slab-reads.js';
+
+/** A connected socket, and for plain TCP the reader its bytes arrive through (instead of 'data' events). */
+export interface OpenedSocket {
+  socket: Socket;
+  reads: SlabReads | undefined;
+}
 
 /**
  * Opens the TCP or TLS socket to the broker. Rejects with a ConnectionError when the socket fails or
  * when `deadline` (epoch ms) passes first; either way no socket or timer is left behind.
  */
-export function openSocket(options: ResolvedConnectOptions, deadline: number): Promise<Socket> {
+export function openSocket(options: ResolvedConnectOptions, deadline: number): Promise<OpenedSocket> {
   return new Promise((resolve, reject) => {
     const { hostname: host, port, tls } = options;
+    // TLS sockets do not take `onread`: they keep the stream's own reads.
+    const reads = tls ? undefined : new SlabReads();
     const socket = tls
       ? tlsConnect({ servername: isIp(host) ? undefined : host, ...tls, host, port })
-      : netConnect({ host, port });
+      : netConnect({ host, port, onread: reads!.onread });
     const readyEvent = tls ? 'secureConnect' : 'connect';
     const fail = (err: Error | ConnectionError) => {
       clearTimeout(timer);
@@ -36,7 +45,7 @@ export function openSocket(options: ResolvedConnectOptions, deadline: number): P
       options.signal?.removeEventListener('abort', onAbort);
       socket.removeListener('error', fail);
       socket.setNoDelay(true);
-      resolve(socket);
+      resolve({ socket, reads });
     };
     const timer = setTimeout(
       () =>

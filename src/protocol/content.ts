@@ -1,5 +1,4 @@
 import { ProtocolError } from './errors.js';
-import type { BodyFrame, HeaderFrame } from './frame.js';
 import type { BasicProperties, Method } from './spec.js';
 
 /** A method that carries content (basic.deliver, basic.return, basic.get-ok), with its content. */
@@ -41,21 +40,20 @@ export class ContentAssembler {
   }
 
   /** Takes the content header; returns the message at once when its body is empty. */
-  header(frame: HeaderFrame): ContentMessage | null {
+  header(bodySize: number, properties: BasicProperties): ContentMessage | null {
     if (this.method === null || this.properties !== null) {
       throw new ProtocolError(505, 'content header frame without a preceding content method');
     }
-    this.properties = frame.properties;
-    this.bodySize = frame.bodySize;
-    return frame.bodySize === 0 ? this.complete(EMPTY) : null;
+    this.properties = properties;
+    this.bodySize = bodySize;
+    return bodySize === 0 ? this.complete(EMPTY) : null;
   }
 
   /** Takes a body frame; returns the message once the body is whole. */
-  body(frame: BodyFrame): ContentMessage | null {
+  body(payload: Buffer): ContentMessage | null {
     if (this.properties === null) {
       throw new ProtocolError(505, 'content body frame without a preceding content header');
     }
-    const payload = frame.payload;
     const total = this.received + payload.length;
     if (total > this.bodySize) {
       throw new ProtocolError(501, `content body of ${total} bytes exceeds the declared ${this.bodySize}`);

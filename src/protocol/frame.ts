@@ -28,6 +28,7 @@ import type { BufferWriter } from './writer.js';
 /** Bytes of frame overhead: type (1) + channel (2) + size (4) + frame-end (1). */
 export const FRAME_OVERHEAD = 8;
 const HEADER_SIZE = 7;
+const EMPTY = Buffer.alloc(0);
 
 /** The 8-byte protocol header a client sends first: `AMQP 0 0 9 1`. */
 export const PROTOCOL_HEADER: Buffer = Buffer.from([0x41, 0x4d, 0x51, 0x50, 0, 0, 9, 1]);
@@ -209,11 +210,32 @@ function writeBodyFrames(w: BufferWriter, channel: number, body: Uint8Array, fra
   return chunks;
 }
 
-/** Receives what a {@link FrameDecoder} decodes. */
+/**
+ * Receives what a {@link FrameDecoder} decodes, one call per frame and no frame object in between: a
+ * consumer's hot path (method, header, body per delivery) allocates only what it keeps. Use
+ * {@link frameObjects} where frame objects are handier than speed.
+ */
 export interface FrameSink {
-  frame(frame: Frame): void;
+  method(channel: number, method: Method): void;
+  /** A content header; its class is basic (the decoder refuses any other with a 505). */
+  header(channel: number, bodySize: number, properties: BasicProperties): void;
+  /** A content body frame; `payload` is a view into the received bytes. */
+  body(channel: number, payload: Buffer): void;
+  heartbeat(): void;
   /** A protocol violation; the decoder accepts no more input after it. */
   error(err: ProtocolError): void;
+}
+
+/** A {@link FrameSink} that hands each frame on as a {@link Frame} object (tests, tools, fake servers). */
+export function frameObjects(onFrame: (frame: Frame) => void, onError: (err: ProtocolError) => void): FrameSink {
+  return {
+    method: (channel, method) => onFrame({ type: FRAME_METHOD, channel, method }),
+    header: (channel, bodySize, properties) =>
+      onFrame({ type: FRAME_HEADER, channel, classId: ClassId.BASIC, bodySize, properties }),
+    body: (channel, payload) => onFrame({ type: FRAME_BODY, channel, payload }),
+    heartbeat: () => onFrame({ type: FRAME_HEARTBEAT, channel: 0 }),
+    error: onError,
+  };
 }
 
 /**
@@ -236,6 +258,8 @@ export class FrameDecoder {
   private partialType = 0;
   private partialChannel = 0;
   private sawFrame = false;
+  /** One cursor for every method and header payload: nothing decoded keeps it. */
+  private readonly reader = new BufferReader(EMPTY, 0, 0);
 
   constructor(
     private readonly sink: FrameSink,
@@ -345,17 +369,16 @@ export class FrameDecoder {
     if (buf[end] !== FRAME_END) {
       throw new ProtocolError(501, `bad frame-end octet 0x${buf[end]!.toString(16)} (expected 0xce)`);
     }
-    let frame: Frame;
     switch (type) {
       case FRAME_METHOD:
-        frame = { type: FRAME_METHOD, channel, method: decodeMethodPayload(new BufferReader(buf, start, end)) };
-        break;
+        this.sink.method(channel, decodeMethodPayload(this.reader.reset(buf, start, end)));
+        return;
       case FRAME_HEADER:
-        frame = decodeHeaderFrame(channel, new BufferReader(buf, start, end));
-        break;
+        this.decodeHeader(channel, this.reader.reset(buf, start, end));
+        return;
       case FRAME_BODY:
-        frame = { type: FRAME_BODY, channel, payload: buf.subarray(start, end) };
-        break;
+        this.sink.body(channel, buf.subarray(start, end));
+        return;
       default:
         if (channel !== 0 || end !== start) {
           throw new ProtocolError(
@@ -363,20 +386,19 @@ export class FrameDecoder {
             `heartbeat frame must be empty on channel 0 (channel ${channel}, ${end - start} bytes)`,
           );
         }
-        frame = { type: FRAME_HEARTBEAT, channel: 0 };
+        this.sink.heartbeat();
     }
-    this.sink.frame(frame);
   }
-}
 
-function decodeHeaderFrame(channel: number, r: BufferReader): HeaderFrame {
-  const classId = r.u16();
-  r.u16(); // weight, unused
-  const bodySize = r.u64();
-  if (classId !== ClassId.BASIC) {
-    throw new ProtocolError(505, `content header for class ${classId}: only basic (60) carries content`);
+  private decodeHeader(channel: number, r: BufferReader): void {
+    const classId = r.u16();
+    r.u16(); // weight, unused
+    const bodySize = r.u64();
+    if (classId !== ClassId.BASIC) {
+      throw new ProtocolError(505, `content header for class ${classId}: only basic (60) carries content`);
+    }
+    const properties = decodeBasicProperties(r);
+    r.expectEnd('content header');
+    this.sink.header(channel, bodySize, properties);
   }
-  const properties = decodeBasicProperties(r);
-  r.expectEnd('content header');
-  return { type: FRAME_HEADER, channel, classId, bodySize, properties };
 }

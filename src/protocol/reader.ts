@@ -33,10 +33,18 @@ function cachedShortstr(buf: Buffer, start: number, len: number): string {
  */
 export class BufferReader {
   constructor(
-    readonly buf: Buffer,
+    public buf: Buffer,
     public pos: number,
     public end: number,
   ) {}
+
+  /** Points the reader at another payload, `buf[pos, end)`. */
+  reset(buf: Buffer, pos: number, end: number): this {
+    this.buf = buf;
+    this.pos = pos;
+    this.end = end;
+    return this;
+  }
 
   /** Bytes not yet read. */
   get remaining(): number {

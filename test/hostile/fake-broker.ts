@@ -15,6 +15,7 @@ import {
   FRAME_METHOD,
   type Frame,
   FrameDecoder,
+  frameObjects,
   type MethodInputs,
   type MethodName,
   type MethodOf,
@@ -80,13 +81,15 @@ export class FakePeer {
     onClientClose: ClientCloseReply,
   ) {
     this.onClientClose = onClientClose;
-    this.decoder = new FrameDecoder({
-      frame: (frame) => this.onFrame(frame),
-      error: (err) => {
-        this.decodeError = err;
-        this.notify();
-      },
-    });
+    this.decoder = new FrameDecoder(
+      frameObjects(
+        (frame) => this.onFrame(frame),
+        (err) => {
+          this.decodeError = err;
+          this.notify();
+        },
+      ),
+    );
     this.decoder.maxFrameSize = 0; // the fake server accepts any size the client sends
     socket.setNoDelay(true);
     socket.on('error', () => {}); // ECONNRESET and the like: the client is allowed to hang up rudely

@@ -17,6 +17,7 @@ import {
   type FieldTable,
   type Frame,
   FrameDecoder,
+  frameObjects,
   METHODS,
   type MethodArgs,
   type MethodName,
@@ -85,7 +86,12 @@ const methodId = (name: MethodName) => (METHODS[name].classId << 16) | METHODS[n
 function warrenDecode(bytes: Buffer): Frame[] {
   const frames: Frame[] = [];
   const errors: ProtocolError[] = [];
-  const decoder = new FrameDecoder({ frame: (f) => frames.push(f), error: (e) => errors.push(e) });
+  const decoder = new FrameDecoder(
+    frameObjects(
+      (f) => frames.push(f),
+      (e) => errors.push(e),
+    ),
+  );
   decoder.maxFrameSize = 0;
   decoder.push(bytes);
   expect(errors).toEqual([]);

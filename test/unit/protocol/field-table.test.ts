@@ -12,6 +12,7 @@ import {
   type FieldValue,
   type Frame,
   FrameDecoder,
+  frameObjects,
   MAX_TABLE_DEPTH,
   type NumericFieldType,
   ProtocolError,
@@ -559,7 +560,13 @@ describe('MAX_TABLE_DEPTH', () => {
     bytes.writeUInt32BE(payload.length, 3);
     const frames: Frame[] = [];
     const errors: ProtocolError[] = [];
-    const decoder = new FrameDecoder({ frame: (f) => frames.push(f), error: (e) => errors.push(e) }, 0);
+    const decoder = new FrameDecoder(
+      frameObjects(
+        (f) => frames.push(f),
+        (e) => errors.push(e),
+      ),
+      0,
+    );
     decoder.maxFrameSize = 0;
     expect(() => decoder.push(bytes)).not.toThrow();
     expect(frames).toEqual([]);

@@ -14,7 +14,7 @@ import {
   FRAME_OVERHEAD,
   type Frame,
   FrameDecoder,
-  type HeaderFrame,
+  frameObjects,
   type Method,
   ProtocolError,
   typed,
@@ -50,7 +50,10 @@ class Collector {
   readonly decoder: FrameDecoder;
   constructor(maxFrameSize = 128 * 1024) {
     this.decoder = new FrameDecoder(
-      { frame: (f) => this.frames.push(f), error: (e) => this.errors.push(e) },
+      frameObjects(
+        (f) => this.frames.push(f),
+        (e) => this.errors.push(e),
+      ),
       maxFrameSize,
     );
   }
@@ -363,12 +366,14 @@ describe('FrameDecoder errors', () => {
 
   it('an exception thrown by the sink is reported as an error, not thrown out of push', () => {
     const errors: ProtocolError[] = [];
-    const decoder = new FrameDecoder({
-      frame: () => {
-        throw new ProtocolError(505, 'out of order');
-      },
-      error: (e) => errors.push(e),
-    });
+    const decoder = new FrameDecoder(
+      frameObjects(
+        () => {
+          throw new ProtocolError(505, 'out of order');
+        },
+        (e) => errors.push(e),
+      ),
+    );
     expect(() => decoder.push(rawFrame(8, 0, Buffer.alloc(0)))).not.toThrow();
     expect(errors.map((e) => e.replyCode)).toEqual([505]);
   });
@@ -494,11 +499,9 @@ describe('ContentAssembler', () => {
       routingKey: 'r',
     };
   }
-  function header(bodySize: number, properties: BasicProperties = {}): HeaderFrame {
-    return { type: 2, channel: 1, classId: 60, bodySize, properties };
-  }
-  function bodyFrame(payload: Buffer): BodyFrame {
-    return { type: 3, channel: 1, payload };
+  /** The arguments of a content header: body size and properties. */
+  function header(bodySize: number, properties: BasicProperties = {}): [number, BasicProperties] {
+    return [bodySize, properties];
   }
   function protocolError(fn: () => unknown): ProtocolError {
     try {
@@ -529,8 +532,8 @@ describe('ContentAssembler', () => {
     let message: ContentMessage | null = null;
     for (const f of frames) {
       if (f.type === 1) a.start(f.method);
-      else if (f.type === 2) expect(a.header(f)).toBeNull();
-      else if (f.type === 3) message = a.body(f);
+      else if (f.type === 2) expect(a.header(f.bodySize, f.properties)).toBeNull();
+      else if (f.type === 3) message = a.body(f.payload);
     }
     expect(message).not.toBeNull();
     const payload = (frames[2] as BodyFrame).payload;
@@ -547,10 +550,10 @@ describe('ContentAssembler', () => {
     const a = new ContentAssembler();
     a.start(deliver(5));
     expect(a.busy).toBe(true);
-    expect(a.header(header(10, { priority: 1 }))).toBeNull();
-    expect(a.body(bodyFrame(Buffer.from('abc')))).toBeNull();
-    expect(a.body(bodyFrame(Buffer.from('defg')))).toBeNull();
-    const m = a.body(bodyFrame(Buffer.from('hij')))!;
+    expect(a.header(...header(10, { priority: 1 }))).toBeNull();
+    expect(a.body(Buffer.from('abc'))).toBeNull();
+    expect(a.body(Buffer.from('defg'))).toBeNull();
+    const m = a.body(Buffer.from('hij'))!;
     expect(m.body.toString()).toBe('abcdefghij');
     expect(m.properties).toEqual({ priority: 1 });
     expect(m.method).toEqual(deliver(5));
@@ -560,11 +563,11 @@ describe('ContentAssembler', () => {
   it('a gathered body does not alias the frames (they may be reused)', () => {
     const a = new ContentAssembler();
     a.start(deliver(1));
-    a.header(header(4));
+    a.header(...header(4));
     const first = Buffer.from('ab');
     const second = Buffer.from('cd');
-    a.body(bodyFrame(first));
-    const m = a.body(bodyFrame(second))!;
+    a.body(first);
+    const m = a.body(second)!;
     first.fill(0);
     second.fill(0);
     expect(m.body.toString()).toBe('abcd');
@@ -573,7 +576,7 @@ describe('ContentAssembler', () => {
   it('an empty body completes at the header', () => {
     const a = new ContentAssembler();
     a.start(deliver(1));
-    const m = a.header(header(0, { type: 't' }))!;
+    const m = a.header(...header(0, { type: 't' }))!;
     expect(m.body.length).toBe(0);
     expect(m.properties).toEqual({ type: 't' });
     expect(a.busy).toBe(false);
@@ -583,24 +586,24 @@ describe('ContentAssembler', () => {
     const a = new ContentAssembler();
     for (let i = 1; i <= 3; i++) {
       a.start(deliver(i));
-      a.header(header(2));
-      a.body(bodyFrame(Buffer.from('x')));
-      const m = a.body(bodyFrame(Buffer.from(String(i))))!;
+      a.header(...header(2));
+      a.body(Buffer.from('x'));
+      const m = a.body(Buffer.from(String(i)))!;
       expect(m.body.toString()).toBe(`x${i}`);
       expect(m.method).toMatchObject({ deliveryTag: i });
     }
   });
 
   it('out-of-order frames → 505', () => {
-    expect(protocolError(() => new ContentAssembler().header(header(1))).replyCode).toBe(505);
-    expect(protocolError(() => new ContentAssembler().body(bodyFrame(Buffer.from('x')))).replyCode).toBe(505);
+    expect(protocolError(() => new ContentAssembler().header(...header(1))).replyCode).toBe(505);
+    expect(protocolError(() => new ContentAssembler().body(Buffer.from('x'))).replyCode).toBe(505);
     const a = new ContentAssembler();
     a.start(deliver(1));
-    expect(protocolError(() => a.body(bodyFrame(Buffer.from('x')))).replyCode).toBe(505); // body before header
+    expect(protocolError(() => a.body(Buffer.from('x'))).replyCode).toBe(505); // body before header
     const b = new ContentAssembler();
     b.start(deliver(1));
-    b.header(header(5));
-    expect(protocolError(() => b.header(header(5))).replyCode).toBe(505); // second header
+    b.header(...header(5));
+    expect(protocolError(() => b.header(...header(5))).replyCode).toBe(505); // second header
   });
 
   it('a method while content is incomplete → 505 (before the header and mid-body)', () => {
@@ -609,8 +612,8 @@ describe('ContentAssembler', () => {
     expect(protocolError(() => a.start(deliver(2))).replyCode).toBe(505);
     const b = new ContentAssembler();
     b.start(deliver(1));
-    b.header(header(5));
-    b.body(bodyFrame(Buffer.from('ab')));
+    b.header(...header(5));
+    b.body(Buffer.from('ab'));
     const err = protocolError(() => b.start(deliver(2)));
     expect(err.replyCode).toBe(505);
     expect(err.message).toContain('basic.deliver');
@@ -619,25 +622,25 @@ describe('ContentAssembler', () => {
   it('a body longer than the declared size → 501', () => {
     const a = new ContentAssembler();
     a.start(deliver(1));
-    a.header(header(3));
-    expect(protocolError(() => a.body(bodyFrame(Buffer.from('abcd')))).replyCode).toBe(501);
+    a.header(...header(3));
+    expect(protocolError(() => a.body(Buffer.from('abcd'))).replyCode).toBe(501);
     const b = new ContentAssembler();
     b.start(deliver(1));
-    b.header(header(3));
-    b.body(bodyFrame(Buffer.from('ab')));
-    expect(protocolError(() => b.body(bodyFrame(Buffer.from('cd')))).replyCode).toBe(501);
+    b.header(...header(3));
+    b.body(Buffer.from('ab'));
+    expect(protocolError(() => b.body(Buffer.from('cd'))).replyCode).toBe(501);
   });
 
   it('reset forgets a partial message', () => {
     const a = new ContentAssembler();
     a.start(deliver(1));
-    a.header(header(5));
-    a.body(bodyFrame(Buffer.from('ab')));
+    a.header(...header(5));
+    a.body(Buffer.from('ab'));
     a.reset();
     expect(a.busy).toBe(false);
     a.start(deliver(2));
-    a.header(header(1));
-    expect(a.body(bodyFrame(Buffer.from('z')))!.body.toString()).toBe('z');
+    a.header(...header(1));
+    expect(a.body(Buffer.from('z'))!.body.toString()).toBe('z');
   });
 });
 

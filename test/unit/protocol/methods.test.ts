@@ -8,6 +8,7 @@ import {
   BufferWriter,
   type Frame,
   FrameDecoder,
+  frameObjects,
   METHODS,
   type MethodArgs,
   type MethodInputs,
@@ -101,7 +102,13 @@ function hex(...parts: string[]): Buffer {
 function decodeAll(bytes: Buffer): { frames: Frame[]; errors: ProtocolError[] } {
   const frames: Frame[] = [];
   const errors: ProtocolError[] = [];
-  const decoder = new FrameDecoder({ frame: (f) => frames.push(f), error: (e) => errors.push(e) }, 1 << 20);
+  const decoder = new FrameDecoder(
+    frameObjects(
+      (f) => frames.push(f),
+      (e) => errors.push(e),
+    ),
+    1 << 20,
+  );
   decoder.push(bytes);
   return { frames, errors };
 }

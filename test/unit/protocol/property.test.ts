@@ -14,6 +14,7 @@ import {
   type FieldValue,
   type Frame,
   FrameDecoder,
+  frameObjects,
   type MethodName,
   type ProtocolError,
   readTable,
@@ -216,7 +217,12 @@ const smallPropertiesArb = propertiesOf(
 function decodeFrames(chunks: Buffer[], maxFrameSize = 1 << 20): { frames: Frame[]; errors: ProtocolError[] } {
   const frames: Frame[] = [];
   const errors: ProtocolError[] = [];
-  const decoder = new FrameDecoder({ frame: (f) => frames.push(f), error: (e) => errors.push(e) });
+  const decoder = new FrameDecoder(
+    frameObjects(
+      (f) => frames.push(f),
+      (e) => errors.push(e),
+    ),
+  );
   decoder.maxFrameSize = maxFrameSize; // set after construction: the constructor raises 0 to FRAME_MIN_SIZE
   for (const c of chunks) decoder.push(c);
   return { frames, errors };
@@ -403,7 +409,13 @@ describe('property: chunking', () => {
     fc.assert(
       fc.property(fc.array(fc.uint8Array({ maxLength: 64 }), { maxLength: 8 }), (chunks) => {
         const errors: ProtocolError[] = [];
-        const decoder = new FrameDecoder({ frame: () => {}, error: (e) => errors.push(e) }, 4096);
+        const decoder = new FrameDecoder(
+          frameObjects(
+            () => {},
+            (e) => errors.push(e),
+          ),
+          4096,
+        );
         for (const c of chunks) expect(() => decoder.push(Buffer.from(c))).not.toThrow();
         expect(errors.length).toBeLessThanOrEqual(1);
       }),
