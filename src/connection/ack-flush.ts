@@ -1,17 +1,13 @@
 import type { FrameOutput } from './frame-output.js';
 
 /**
- * Longest an absorbed ack waits before it is written. Long enough that a busy consumer's acks from several
- * socket reads share one write (each write to the broker costs a syscall and, on loopback, the broker's
- * receive path too), short enough that nobody waiting on the broker notices.
- */
-export const ACK_FLUSH_DELAY_MS = 1;
-
-/**
  * Decides when a channel's coalesced ack (see {@link AckCoalescer}) is written.
  *
- * Acks are fire-and-forget, so holding one back briefly changes nothing for the consumer, with one
- * exception: the broker sends no more than the prefetch window of unacknowledged messages. Once half the
+ * A busy consumer that wrote its acks with every socket read would pay, per few messages, for a socket
+ * write through Node's stream machinery and, on the broker's side, for one more ack to process. Held for
+ * a few ms, the acks of hundreds of deliveries go out as one frame. Acks are fire-and-forget, so holding
+ * one back briefly changes nothing for the consumer (a crash in between redelivers what it had acked,
+ * as at-least-once delivery allows anyway), with one exception: the broker sends no more than the prefetch window of unacknowledged messages. Once half the
  * smallest window set on the channel is owed, the ack goes out with this tick's frames instead of waiting
  * for the timer, so the broker never stalls on an ack that was only being held back. The channel still
  * writes owed acks before any other frame it sends and before it or its connection closes.
@@ -24,6 +20,8 @@ export class AckFlush {
 
   constructor(
     private readonly output: FrameOutput,
+    /** Longest an ack is held, in ms (the `ackDelay` connect option); 0 holds none past the current tick. */
+    private readonly delayMs: number,
     /** Writes the owed ack, if any. */
     private readonly writeOwed: () => void,
   ) {}
@@ -36,11 +34,11 @@ export class AckFlush {
   /** `owed` in-order acks are now waiting to be written. */
   schedule(owed: number): void {
     if (this.tickQueued) return;
-    if (this.window > 0 && owed * 2 >= this.window) {
+    if (this.delayMs === 0 || (this.window > 0 && owed * 2 >= this.window)) {
       this.tickQueued = true;
       this.output.beforeFlush(this.run);
     } else if (this.timer === undefined) {
-      this.timer = setTimeout(this.run, ACK_FLUSH_DELAY_MS);
+      this.timer = setTimeout(this.run, this.delayMs);
     }
   }
 

@@ -23,6 +23,8 @@ import { RpcQueue } from './rpc-queue.js';
 export interface ChannelHost {
   readonly output: FrameOutput;
   readonly frameMax: number;
+  /** Longest an in-order ack is held to be batched, in ms (the `ackDelay` connect option). */
+  readonly ackDelay: number;
   /** The channel finished closing; its id may be reused. */
   releaseChannel(id: number): void;
   /** A protocol violation on this channel: the whole connection must close. */
@@ -135,7 +137,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
   ) {
     super();
     this.lifecycle = new Lifecycle();
-    this.ackFlush = new AckFlush(host.output, () => this.writeOwedAck());
+    this.ackFlush = new AckFlush(host.output, host.ackDelay, () => this.writeOwedAck());
     this.rpc = new RpcQueue((name, args) => this.send(name, args as never));
   }
 
@@ -386,9 +388,10 @@ export class Channel extends EventEmitter<ChannelEvents> {
    * Acknowledges a delivery (`multiple`: and all earlier ones). Returns false, sending nothing, when the
    * channel is no longer open: its delivery tags died with it.
    *
-   * In-order acks are batched into one `multiple` ack: written within 1 ms, with this tick's frames once
-   * half the channel's prefetch window is owed, and always before any later frame of the channel and
-   * before the channel or its connection closes. Out-of-order acks are written as they come.
+   * In-order acks are batched into one `multiple` ack: written within the `ackDelay` connect option
+   * (default 5 ms), with this tick's frames once half the channel's prefetch window is owed, and always
+   * before any later frame of the channel and before the channel or its connection closes. Out-of-order
+   * acks are written as they come.
    */
   basicAck(deliveryTag: number, options?: MaybeOptions): boolean {
     if (this.lifecycle.state !== 'open') return false;

@@ -98,6 +98,11 @@ export class Connection extends EventEmitter<ConnectionEvents> implements Channe
     return conn;
   }
 
+  /** @internal Longest a channel holds an in-order ack to batch it (the `ackDelay` option), in ms. */
+  get ackDelay(): number {
+    return this.options.ackDelay;
+  }
+
   /** opening, open, closing or closed. */
   get state(): LifecycleState {
     return this.lifecycle.state;

@@ -38,6 +38,13 @@ export interface ConnectOptions {
   stream?: Duplex;
   /** Aborts the connect (socket and handshake): `connect()` rejects with code `ERR_ABORTED`. */
   signal?: AbortSignal;
+  /**
+   * Longest a consumer's in-order `basicAck` is held, in ms, so that acks of many deliveries go out as
+   * one `multiple` ack (0..1000; 0 writes them with the current tick). Held acks always go out at once
+   * when half a channel's prefetch window is owed, before any other frame of the channel, and before the
+   * channel or connection closes. Default 5.
+   */
+  ackDelay?: number;
 }
 
 /** The values used for options that are left out. */
@@ -53,6 +60,7 @@ export const DEFAULTS = {
   channelMax: 2047,
   connectionTimeout: 10000,
   mechanism: 'PLAIN',
+  ackDelay: 5,
 } as const;
 
 /** Options with every default filled in. */
@@ -72,6 +80,7 @@ export interface ResolvedConnectOptions {
   mechanism: 'PLAIN' | 'EXTERNAL';
   stream: Duplex | undefined;
   signal: AbortSignal | undefined;
+  ackDelay: number;
 }
 
 /** An option that is out of range or a URL that cannot be parsed. */
@@ -169,6 +178,7 @@ export function resolveConnectOptions(input: string | ConnectOptions = {}): Reso
     mechanism: o.mechanism ?? DEFAULTS.mechanism,
     stream: o.stream,
     signal: o.signal,
+    ackDelay: checkRange('ackDelay', o.ackDelay ?? DEFAULTS.ackDelay, 0, 1000),
   };
 }
 

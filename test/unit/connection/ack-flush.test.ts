@@ -1,11 +1,10 @@
 /**
- * When a channel writes its coalesced acks: after ACK_FLUSH_DELAY_MS, at once when half the prefetch window
+ * When a channel writes its coalesced acks: after the `ackDelay` connect option, at once when half the prefetch window
  * is owed, and always before any other frame of the channel or its close. A Channel is driven here without
  * a socket: frames go in through a FrameDecoder, and what it writes is decoded from its FrameOutput.
  */
 import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { ACK_FLUSH_DELAY_MS } from '../../../src/connection/ack-flush.js';
 import { Channel, type ChannelHost } from '../../../src/connection/channel.js';
 import { FrameOutput } from '../../../src/connection/frame-output.js';
 import { FrameDecoder, frameObjects, writeMethodFrame } from '../../../src/protocol/frame.js';
@@ -13,9 +12,10 @@ import { FRAME_METHOD, type Method, type MethodInputs, type MethodName } from '.
 import { BufferWriter } from '../../../src/protocol/writer.js';
 
 const CH = 1;
+const ACK_DELAY = 5;
 
 /** A channel on a fake host: `sent` is every method it wrote, `receive` feeds it broker methods. */
-function harness() {
+function harness(ackDelay = ACK_DELAY) {
   const stream = new PassThrough();
   const output = new FrameOutput(stream);
   const sent: Method[] = [];
@@ -31,6 +31,7 @@ function harness() {
   const host: ChannelHost = {
     output,
     frameMax: 131072,
+    ackDelay,
     releaseChannel: () => {},
     protocolError: fail,
   };
@@ -84,7 +85,7 @@ afterEach(() => {
 });
 
 describe('coalesced acks', () => {
-  it('without a prefetch limit wait ACK_FLUSH_DELAY_MS, then go out as one multiple ack', async () => {
+  it('without a prefetch limit wait ackDelay ms, then go out as one multiple ack', async () => {
     const h = harness();
     await consuming(h);
     for (let tag = 1; tag <= 3; tag++) {
@@ -94,7 +95,10 @@ describe('coalesced acks', () => {
     }
     expect(h.acks()).toEqual([]);
     expect(vi.getTimerCount()).toBe(1);
-    vi.advanceTimersByTime(ACK_FLUSH_DELAY_MS);
+    vi.advanceTimersByTime(ACK_DELAY - 1);
+    await h.flushIo();
+    expect(h.acks()).toEqual([]);
+    vi.advanceTimersByTime(1);
     await h.flushIo();
     expect(h.acks()).toMatchObject([{ deliveryTag: 3, multiple: true }]);
     expect(vi.getTimerCount()).toBe(0);
@@ -112,9 +116,21 @@ describe('coalesced acks', () => {
     await h.flushIo(); // no timer advanced: 2 of 4 owed is enough
     expect(h.acks()).toMatchObject([{ deliveryTag: 2, multiple: true }]);
     // The timer armed for the first ack finds nothing owed.
-    vi.advanceTimersByTime(ACK_FLUSH_DELAY_MS);
+    vi.advanceTimersByTime(ACK_DELAY);
     await h.flushIo();
     expect(h.acks()).toHaveLength(1);
+  });
+
+  it('with ackDelay 0 they go out with the current tick, still coalesced', async () => {
+    const h = harness(0);
+    await consuming(h);
+    h.deliver(1);
+    h.deliver(2);
+    h.channel.basicAck(1);
+    h.channel.basicAck(2);
+    await h.flushIo();
+    expect(h.acks()).toMatchObject([{ deliveryTag: 2, multiple: true }]);
+    expect(vi.getTimerCount()).toBe(0);
   });
 
   it('with prefetch 1 every ack goes out in its own tick', async () => {
@@ -172,7 +188,7 @@ describe('coalesced acks', () => {
     h.channel.basicAck(1);
     h.receive('channel.close', { replyCode: 406, replyText: 'PRECONDITION_FAILED', classId: 0, methodId: 0 });
     expect(vi.getTimerCount()).toBe(0);
-    vi.advanceTimersByTime(ACK_FLUSH_DELAY_MS);
+    vi.advanceTimersByTime(ACK_DELAY);
     await h.flushIo();
     // The tags died with the channel: only the close-ok goes out.
     expect(h.sent.map((m) => m.name)).toEqual(['channel.close-ok']);

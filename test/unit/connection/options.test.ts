@@ -1,0 +1,36 @@
+import { describe, expect, it } from 'vitest';
+import { ConnectOptionsError, DEFAULTS, resolveConnectOptions } from '../../../src/connection/options.js';
+
+function optionsError(fn: () => unknown): ConnectOptionsError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConnectOptionsError);
+    return err as ConnectOptionsError;
+  }
+  throw new Error('expected a ConnectOptionsError');
+}
+
+describe('resolveConnectOptions', () => {
+  it('fills in the defaults, ackDelay included', () => {
+    const o = resolveConnectOptions({});
+    expect(o.ackDelay).toBe(DEFAULTS.ackDelay);
+    expect(o.frameMax).toBe(DEFAULTS.frameMax);
+    expect(o.heartbeat).toBe(DEFAULTS.heartbeat);
+  });
+
+  it('takes ackDelay 0 (acks with the current tick) up to 1000 ms', () => {
+    expect(resolveConnectOptions({ ackDelay: 0 }).ackDelay).toBe(0);
+    expect(resolveConnectOptions({ ackDelay: 1000 }).ackDelay).toBe(1000);
+  });
+
+  it.each([-1, 1001, 2.5, Number.NaN])('refuses ackDelay %s, naming the option and its range', (ackDelay) => {
+    const err = optionsError(() => resolveConnectOptions({ ackDelay }));
+    expect(err.code).toBe('ERR_CONNECT_OPTIONS');
+    expect(err.message).toContain('ackDelay must be an integer 0..1000');
+  });
+
+  it('refuses a frameMax below the 8192 that RabbitMQ 4.1 requires', () => {
+    expect(optionsError(() => resolveConnectOptions({ frameMax: 4096 })).message).toContain('frameMax');
+  });
+});
