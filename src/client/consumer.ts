@@ -488,19 +488,19 @@ export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
 
   private run(entry: Entry): void {
     this.running++;
-    this.process(entry).then(
-      () => this.finished(),
-      (err: unknown) => {
-        this.report(err, 'processing a message');
-        this.finished();
-      },
-    );
+    this.process(entry).then(this.finished, this.processFailed);
   }
 
-  private finished(): void {
+  // Bound once: a closure per message would be garbage per message.
+  private readonly finished = (): void => {
     this.running--;
     this.pump();
-  }
+  };
+
+  private readonly processFailed = (err: unknown): void => {
+    this.report(err, 'processing a message');
+    this.finished();
+  };
 
   private pump(): void {
     while (this.running < this.opts.concurrency && this.waitingHead < this.waiting.length) {
@@ -523,8 +523,9 @@ export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
     const d = entry.delivery;
     const attempt = attemptOf(d.properties.headers);
     const o = this.opts;
-    const decoded = decodePayload(d.body, o.json, o.schema);
-    if (!decoded.ok) {
+    // A raw payload needs no decoding step (and no result object per message).
+    const decoded = o.json || o.schema !== undefined ? decodePayload<T>(d.body, o.json, o.schema) : undefined;
+    if (decoded !== undefined && !decoded.ok) {
       const outcome: FailureOutcome = !entry.channel.isOpen
         ? 'redeliver'
         : o.deadLetter === false
@@ -539,9 +540,11 @@ export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
       await this.deadLetter(entry, attempt, decoded.error, outcome);
       return;
     }
-    const msg = new Message<T>(this.queue, entry, decoded.value, attempt, o.manual, this.settleBound);
+    const value = decoded === undefined ? (d.body as unknown as T) : decoded.value;
+    const msg = new Message<T>(this.queue, entry, value, attempt, o.manual, this.settleBound);
     try {
-      await this.invoke(msg);
+      if (o.handlerTimeoutMs === undefined) await this.handler(msg);
+      else await this.invokeWithTimeout(msg, o.handlerTimeoutMs);
     } catch (err) {
       await this.fail(entry, attempt, err);
       return;
@@ -549,12 +552,7 @@ export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
     if (!o.manual) this.settle(entry, 'ack', false);
   }
 
-  private async invoke(msg: Message<T>): Promise<void> {
-    const timeoutMs = this.opts.handlerTimeoutMs;
-    if (timeoutMs === undefined) {
-      await this.handler(msg);
-      return;
-    }
+  private async invokeWithTimeout(msg: Message<T>, timeoutMs: number): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([
@@ -772,7 +770,7 @@ class Message<T> implements ConsumeMessage<T> {
   readonly body: Buffer;
   readonly properties: Delivery['properties'];
   readonly headers: FieldTable;
-  readonly fields: MessageFields;
+  private fieldsMade: MessageFields | undefined;
 
   constructor(
     readonly queue: string,
@@ -783,17 +781,25 @@ class Message<T> implements ConsumeMessage<T> {
     private readonly settleFn: (entry: Entry, kind: SettleKind, requeue: boolean) => boolean,
   ) {
     const d = entry.delivery;
-    const origin = originOf(d);
     this.body = d.body;
     this.properties = d.properties;
     this.headers = d.properties.headers ?? {};
-    this.fields = {
-      redelivered: d.redelivered,
-      deliveryTag: d.deliveryTag,
-      exchange: origin.exchange,
-      routingKey: origin.routingKey,
-      consumerTag: d.consumerTag,
-    };
+  }
+
+  /** Made on first use: most handlers never look, and it is two objects per message. */
+  get fields(): MessageFields {
+    if (this.fieldsMade === undefined) {
+      const d = this.entry.delivery;
+      const origin = originOf(d);
+      this.fieldsMade = {
+        redelivered: d.redelivered,
+        deliveryTag: d.deliveryTag,
+        exchange: origin.exchange,
+        routingKey: origin.routingKey,
+        consumerTag: d.consumerTag,
+      };
+    }
+    return this.fieldsMade;
   }
 
   ack(): boolean {
