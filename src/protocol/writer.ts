@@ -1,5 +1,8 @@
 import { EncodeError } from './errors.js';
 
+/** Strings up to this length are tried as ASCII by a plain copy loop before the native encoder. */
+const ASCII_LOOP_MAX = 64;
+
 const TWO_POW_32 = 4294967296;
 const DEFAULT_CAPACITY = 64 * 1024;
 
@@ -86,7 +89,26 @@ export class BufferWriter {
 
   shortstr(s: string, field: string): void {
     if (typeof s !== 'string') throw new EncodeError(`${field} must be a string, got ${typeof s}`);
-    this.ensure(1 + s.length * 3);
+    // Routing keys, message ids and content types are short ASCII: copying char codes beats the native
+    // UTF-8 encoder's call overhead. Anything else falls through to it.
+    const len = s.length;
+    if (len <= ASCII_LOOP_MAX) {
+      this.ensure(1 + len);
+      const buf = this.buf;
+      const at = this.pos + 1;
+      let i = 0;
+      for (; i < len; i++) {
+        const c = s.charCodeAt(i);
+        if (c > 0x7f) break;
+        buf[at + i] = c;
+      }
+      if (i === len) {
+        buf[this.pos] = len;
+        this.pos = at + len;
+        return;
+      }
+    }
+    this.ensure(1 + len * 3);
     const n = this.buf.write(s, this.pos + 1, 'utf8');
     if (n > 255) throw new EncodeError(`${field} must be at most 255 bytes (UTF-8), got ${n}`);
     this.buf[this.pos] = n;
