@@ -38,9 +38,10 @@ export interface Ratio {
   subjectValue: number;
   bestPeer: string;
   bestPeerValue: number;
-  /** CPU: ratio ≤ 0.5; throughput: ratio ≥ 1. */
+  /** CPU: ratio ≤ 0.5; throughput: ratio ≥ 1; "none" for a subject measured for information. */
   target: string;
-  holds: boolean;
+  /** Null when the subject has no target. */
+  holds: boolean | null;
 }
 
 export interface MemorySummary {
@@ -95,6 +96,8 @@ export function computeRatios(
   subjects: string[],
   peers: string[],
   scenarios: string[],
+  /** The subjects the targets apply to; the others get target "none". */
+  targeted: ReadonlySet<string>,
 ): Ratio[] {
   const ratios: Ratio[] = [];
   for (const subject of subjects) {
@@ -108,6 +111,7 @@ export function computeRatios(
       const cheapest = theirs.reduce((a, b) => (b.cell.cpuUsPerMsg < a.cell.cpuUsPerMsg ? b : a));
       const fastest = theirs.reduce((a, b) => (b.cell.msgPerSec > a.cell.msgPerSec ? b : a));
       const cpu = mine.cpuUsPerMsg / cheapest.cell.cpuUsPerMsg;
+      const hasTarget = targeted.has(subject);
       ratios.push({
         subject,
         scenario,
@@ -116,8 +120,8 @@ export function computeRatios(
         subjectValue: mine.cpuUsPerMsg,
         bestPeer: cheapest.peer,
         bestPeerValue: cheapest.cell.cpuUsPerMsg,
-        target: `≤ ${CPU_TARGET}×`,
-        holds: cpu <= CPU_TARGET,
+        target: hasTarget ? `≤ ${CPU_TARGET}×` : 'none',
+        holds: hasTarget ? cpu <= CPU_TARGET : null,
       });
       const tput = mine.msgPerSec / fastest.cell.msgPerSec;
       ratios.push({
@@ -128,8 +132,8 @@ export function computeRatios(
         subjectValue: mine.msgPerSec,
         bestPeer: fastest.peer,
         bestPeerValue: fastest.cell.msgPerSec,
-        target: `≥ ${THROUGHPUT_TARGET}×`,
-        holds: tput >= THROUGHPUT_TARGET,
+        target: hasTarget ? `≥ ${THROUGHPUT_TARGET}×` : 'none',
+        holds: hasTarget ? tput >= THROUGHPUT_TARGET : null,
       });
     }
   }
@@ -235,7 +239,7 @@ export function formatRatios(ratios: Ratio[]): string {
       `${r.bestPeer} ${peer}`,
       `${fixed(r.ratio)}×`,
       r.target,
-      r.holds ? 'holds' : 'MISSED',
+      r.holds === null ? 'info' : r.holds ? 'holds' : 'MISSED',
     ];
   });
   const header = ['comparison', 'measured', 'best peer', 'ratio', 'target', 'result'];

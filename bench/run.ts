@@ -234,7 +234,8 @@ async function main(): Promise<void> {
   const subjects = names.filter((c) => CLIENTS[c]!.role === 'subject');
   const peers = names.filter((c) => CLIENTS[c]!.role === 'peer');
   const summary = summarizeThroughput(records, names, throughputScenarios);
-  const ratios = computeRatios(summary, subjects, peers, throughputScenarios);
+  const targeted = new Set(subjects.filter((c) => CLIENTS[c]!.targeted));
+  const ratios = computeRatios(summary, subjects, peers, throughputScenarios, targeted);
   const memory = summarizeMemory(records.filter((r) => SCENARIOS[r.scenario]?.section === 'memory'));
 
   const sections: string[] = [

@@ -5,7 +5,7 @@ import type { ClientEntry } from './types.js';
  * default export implementing {@link ClientAdapter} (only the scenarios it supports) and add a line here.
  */
 export const CLIENTS: Record<string, ClientEntry> = {
-  warren: { role: 'subject', load: () => import('./warren.js') },
+  warren: { role: 'subject', targeted: true, load: () => import('./warren.js') },
   amqplib: { role: 'peer', load: () => import('./amqplib.js') },
   cloudamqp: { role: 'peer', load: () => import('./cloudamqp.js') },
   'rabbitmq-client': { role: 'peer', load: () => import('./rabbitmq-client.js') },

@@ -53,6 +53,11 @@ export interface ClientAdapter {
 export interface ClientEntry {
   /** `subject`: a warren variant that is compared with the peers; `peer`: a library to compare against. */
   role: 'subject' | 'peer';
+  /**
+   * A subject the issue's targets apply to (the engine). Other subjects are compared with the same peers
+   * for information, with no target.
+   */
+  targeted?: boolean;
   /** Loaded lazily, so a worker only ever loads the one library it measures. */
   load(): Promise<{ default: ClientAdapter }>;
 }
