@@ -8,18 +8,9 @@ import {
   withVhost,
 } from '../../../src/client/settings.js';
 import { WarrenError } from '../../../src/protocol/errors.js';
+import { thrown } from '../../helpers/thrown.js';
 
 const SECRET = 'hunter2-S3cr3t';
-
-function settingsError(fn: () => unknown): SettingsError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(SettingsError);
-    return err as SettingsError;
-  }
-  throw new Error('expected a SettingsError');
-}
 
 describe('resolveSettings: defaults', () => {
   it('connects to guest@localhost:5672 with the documented defaults when nothing is set', () => {
@@ -116,7 +107,7 @@ describe('resolveSettings: precedence', () => {
 
   it('rejects an invalid RABBITMQ_PORT, naming the variable', () => {
     for (const port of ['abc', '0', '65536', '56.7', '-1']) {
-      const err = settingsError(() => resolveSettings({}, { RABBITMQ_PORT: port }));
+      const err = thrown(SettingsError, () => resolveSettings({}, { RABBITMQ_PORT: port }));
       expect(err.message).toBe(`RABBITMQ_PORT must be an integer from 1 to 65535, got ${JSON.stringify(port)}`);
     }
     expect(resolveSettings({}, { RABBITMQ_PORT: '65535' }).urls).toEqual(['amqp://guest:guest@localhost:65535']);
@@ -150,7 +141,7 @@ describe('resolveSettings: vhost', () => {
   });
 
   it('rejects URLs naming different vhosts unless one is chosen explicitly', () => {
-    const err = settingsError(() => resolveSettings({ urls: ['amqp://u:pw1@a/x', 'amqp://b/y'] }, {}));
+    const err = thrown(SettingsError, () => resolveSettings({ urls: ['amqp://u:pw1@a/x', 'amqp://b/y'] }, {}));
     expect(err.message).toBe(
       'urls name different vhosts ("x" in amqp://u:***@a/x, "y" in amqp://b/y); set the vhost option to choose one',
     );
@@ -161,8 +152,10 @@ describe('resolveSettings: vhost', () => {
   });
 
   it('rejects an empty or oversized vhost', () => {
-    expect(settingsError(() => resolveSettings({ vhost: '' }, {})).message).toBe('vhost must be a non-empty string');
-    expect(settingsError(() => resolveSettings({ vhost: 'v'.repeat(256) }, {})).message).toBe(
+    expect(thrown(SettingsError, () => resolveSettings({ vhost: '' }, {})).message).toBe(
+      'vhost must be a non-empty string',
+    );
+    expect(thrown(SettingsError, () => resolveSettings({ vhost: 'v'.repeat(256) }, {})).message).toBe(
       'vhost must be at most 255 bytes (UTF-8)',
     );
   });
@@ -170,7 +163,7 @@ describe('resolveSettings: vhost', () => {
 
 describe('resolveSettings: validation', () => {
   it('rejects non-AMQP URLs, naming the URL with the password masked', () => {
-    const err = settingsError(() => resolveSettings({ urls: [`http://app:${SECRET}@mq:5672/`] }, {}));
+    const err = thrown(SettingsError, () => resolveSettings({ urls: [`http://app:${SECRET}@mq:5672/`] }, {}));
     expect(err.message).toBe('invalid broker url http://app:***@mq:5672/: the protocol must be amqp: or amqps:');
     expect(err.message).not.toContain(SECRET);
     expect(err.code).toBe('ERR_SETTINGS_INVALID');
@@ -179,32 +172,32 @@ describe('resolveSettings: validation', () => {
   });
 
   it('rejects unparsable URLs without leaking the password', () => {
-    const err = settingsError(() => resolveSettings({}, { RABBITMQ_URL: `amqp://app:${SECRET}/x@mq` }));
+    const err = thrown(SettingsError, () => resolveSettings({}, { RABBITMQ_URL: `amqp://app:${SECRET}/x@mq` }));
     expect(err.message).toBe('invalid broker url amqp://***@mq: not a URL');
     expect(err.message).not.toContain(SECRET);
-    expect(settingsError(() => resolveSettings({ urls: 'not a url' }, {})).message).toBe(
+    expect(thrown(SettingsError, () => resolveSettings({ urls: 'not a url' }, {})).message).toBe(
       'invalid broker url not a url: not a URL',
     );
   });
 
   it('rejects an empty URL list', () => {
-    expect(settingsError(() => resolveSettings({ urls: [] }, {})).message).toBe('urls must not be empty');
-    expect(settingsError(() => resolveSettings({}, { RABBITMQ_URLS: ' , ' })).message).toBe(
+    expect(thrown(SettingsError, () => resolveSettings({ urls: [] }, {})).message).toBe('urls must not be empty');
+    expect(thrown(SettingsError, () => resolveSettings({}, { RABBITMQ_URLS: ' , ' })).message).toBe(
       'RABBITMQ_URLS contains no URL',
     );
   });
 
   it('checks timeouts and heartbeat', () => {
-    expect(settingsError(() => resolveSettings({ heartbeat: 1.5 }, {})).message).toBe(
+    expect(thrown(SettingsError, () => resolveSettings({ heartbeat: 1.5 }, {})).message).toBe(
       'heartbeat must be an integer from 0 to 65535, got 1.5',
     );
-    expect(settingsError(() => resolveSettings({ heartbeat: 70_000 }, {})).message).toBe(
+    expect(thrown(SettingsError, () => resolveSettings({ heartbeat: 70_000 }, {})).message).toBe(
       'heartbeat must be an integer from 0 to 65535, got 70000',
     );
-    expect(settingsError(() => resolveSettings({ connectionTimeout: 0 }, {})).message).toBe(
+    expect(thrown(SettingsError, () => resolveSettings({ connectionTimeout: 0 }, {})).message).toBe(
       'connectionTimeout must be a number from 1 to 2147483647, got 0',
     );
-    expect(settingsError(() => resolveSettings({ blockedConnectionTimeout: Number.NaN }, {})).message).toBe(
+    expect(thrown(SettingsError, () => resolveSettings({ blockedConnectionTimeout: Number.NaN }, {})).message).toBe(
       'blockedConnectionTimeout must be a number from 0 to 2147483647, got NaN',
     );
   });

@@ -1,15 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConnectOptionsError, DEFAULTS, resolveConnectOptions } from '../../../src/connection/options.js';
-
-function optionsError(fn: () => unknown): ConnectOptionsError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConnectOptionsError);
-    return err as ConnectOptionsError;
-  }
-  throw new Error('expected a ConnectOptionsError');
-}
+import { thrown } from '../../helpers/thrown.js';
 
 describe('resolveConnectOptions', () => {
   it('fills in the defaults, ackDelay included', () => {
@@ -25,12 +16,12 @@ describe('resolveConnectOptions', () => {
   });
 
   it.each([-1, 1001, 2.5, Number.NaN])('refuses ackDelay %s, naming the option and its range', (ackDelay) => {
-    const err = optionsError(() => resolveConnectOptions({ ackDelay }));
+    const err = thrown(ConnectOptionsError, () => resolveConnectOptions({ ackDelay }));
     expect(err.code).toBe('ERR_CONNECT_OPTIONS');
     expect(err.message).toContain('ackDelay must be an integer 0..1000');
   });
 
   it('refuses a frameMax below the 8192 that RabbitMQ 4.1 requires', () => {
-    expect(optionsError(() => resolveConnectOptions({ frameMax: 4096 })).message).toContain('frameMax');
+    expect(thrown(ConnectOptionsError, () => resolveConnectOptions({ frameMax: 4096 })).message).toContain('frameMax');
   });
 });

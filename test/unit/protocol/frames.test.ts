@@ -22,6 +22,7 @@ import {
   writeMethodFrame,
   writePublish,
 } from '../../../src/protocol/index.js';
+import { thrown } from '../../helpers/thrown.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // Helpers
@@ -503,15 +504,6 @@ describe('ContentAssembler', () => {
   function header(bodySize: number, properties: BasicProperties = {}): [number, BasicProperties] {
     return [bodySize, properties];
   }
-  function protocolError(fn: () => unknown): ProtocolError {
-    try {
-      fn();
-    } catch (err) {
-      expect(err).toBeInstanceOf(ProtocolError);
-      return err as ProtocolError;
-    }
-    throw new Error('expected a ProtocolError');
-  }
 
   it('a single-frame body is the frame payload itself (same memory, no copy)', () => {
     // Decode a real delivery from one chunk and assemble it.
@@ -595,26 +587,26 @@ describe('ContentAssembler', () => {
   });
 
   it('out-of-order frames → 505', () => {
-    expect(protocolError(() => new ContentAssembler().header(...header(1))).replyCode).toBe(505);
-    expect(protocolError(() => new ContentAssembler().body(Buffer.from('x'))).replyCode).toBe(505);
+    expect(thrown(ProtocolError, () => new ContentAssembler().header(...header(1))).replyCode).toBe(505);
+    expect(thrown(ProtocolError, () => new ContentAssembler().body(Buffer.from('x'))).replyCode).toBe(505);
     const a = new ContentAssembler();
     a.start(deliver(1));
-    expect(protocolError(() => a.body(Buffer.from('x'))).replyCode).toBe(505); // body before header
+    expect(thrown(ProtocolError, () => a.body(Buffer.from('x'))).replyCode).toBe(505); // body before header
     const b = new ContentAssembler();
     b.start(deliver(1));
     b.header(...header(5));
-    expect(protocolError(() => b.header(...header(5))).replyCode).toBe(505); // second header
+    expect(thrown(ProtocolError, () => b.header(...header(5))).replyCode).toBe(505); // second header
   });
 
   it('a method while content is incomplete → 505 (before the header and mid-body)', () => {
     const a = new ContentAssembler();
     a.start(deliver(1));
-    expect(protocolError(() => a.start(deliver(2))).replyCode).toBe(505);
+    expect(thrown(ProtocolError, () => a.start(deliver(2))).replyCode).toBe(505);
     const b = new ContentAssembler();
     b.start(deliver(1));
     b.header(...header(5));
     b.body(Buffer.from('ab'));
-    const err = protocolError(() => b.start(deliver(2)));
+    const err = thrown(ProtocolError, () => b.start(deliver(2)));
     expect(err.replyCode).toBe(505);
     expect(err.message).toContain('basic.deliver');
   });
@@ -623,12 +615,12 @@ describe('ContentAssembler', () => {
     const a = new ContentAssembler();
     a.start(deliver(1));
     a.header(...header(3));
-    expect(protocolError(() => a.body(Buffer.from('abcd'))).replyCode).toBe(501);
+    expect(thrown(ProtocolError, () => a.body(Buffer.from('abcd'))).replyCode).toBe(501);
     const b = new ContentAssembler();
     b.start(deliver(1));
     b.header(...header(3));
     b.body(Buffer.from('ab'));
-    expect(protocolError(() => b.body(Buffer.from('cd'))).replyCode).toBe(501);
+    expect(thrown(ProtocolError, () => b.body(Buffer.from('cd'))).replyCode).toBe(501);
   });
 
   it('reset forgets a partial message', () => {
@@ -645,19 +637,9 @@ describe('ContentAssembler', () => {
 });
 
 describe('atomic encoding', () => {
-  function encodeErrorOf(fn: () => unknown): EncodeError {
-    try {
-      fn();
-    } catch (err) {
-      expect(err).toBeInstanceOf(EncodeError);
-      return err as EncodeError;
-    }
-    throw new Error('expected an EncodeError');
-  }
-
   it('a 256-byte routingKey throws an EncodeError naming the field and leaves nothing pending', () => {
     const w = new BufferWriter();
-    const err = encodeErrorOf(() => writeMethodFrame(w, 1, 'basic.publish', { routingKey: 'r'.repeat(256) }));
+    const err = thrown(EncodeError, () => writeMethodFrame(w, 1, 'basic.publish', { routingKey: 'r'.repeat(256) }));
     expect(err.message).toContain('routingKey');
     expect(err.message).toContain('255');
     expect(w.pending).toBe(0);
@@ -668,7 +650,9 @@ describe('atomic encoding', () => {
     const w = new BufferWriter();
     writeMethodFrame(w, 1, 'basic.ack', { deliveryTag: 1 });
     const before = w.pending;
-    encodeErrorOf(() => writeMethodFrame(w, 1, 'queue.declare', { queue: 'q', arguments: { bad: typed('B', 256) } }));
+    thrown(EncodeError, () =>
+      writeMethodFrame(w, 1, 'queue.declare', { queue: 'q', arguments: { bad: typed('B', 256) } }),
+    );
     expect(w.pending).toBe(before);
     writeMethodFrame(w, 1, 'basic.ack', { deliveryTag: 2 });
     const c = new Collector().push(Buffer.from(w.take()!));
@@ -681,10 +665,12 @@ describe('atomic encoding', () => {
 
   it('a failed writePublish (bad property) leaves nothing pending and names the property', () => {
     const w = new BufferWriter();
-    const err = encodeErrorOf(() => writePublish(w, 1, { exchange: 'e' }, { priority: 256 }, Buffer.alloc(10), 4096));
+    const err = thrown(EncodeError, () =>
+      writePublish(w, 1, { exchange: 'e' }, { priority: 256 }, Buffer.alloc(10), 4096),
+    );
     expect(err.message).toContain('properties.priority');
     expect(w.pending).toBe(0);
-    const err2 = encodeErrorOf(() =>
+    const err2 = thrown(EncodeError, () =>
       writePublish(w, 1, {}, { headers: { 'x-n': 5n ** 40n } }, Buffer.alloc(COPY_BODY_LIMIT + 1), 131072),
     );
     expect(err2.message).toContain('properties.headers["x-n"]');
@@ -700,7 +686,7 @@ describe('atomic encoding', () => {
     const taken = w.take()!; // start > 0 now
     expect(taken.length).toBe(21);
     // The arguments table outgrows the 64-byte buffer before the invalid value is reached.
-    encodeErrorOf(() =>
+    thrown(EncodeError, () =>
       writeMethodFrame(w, 1, 'queue.declare', {
         queue: 'q',
         arguments: { pad: 'x'.repeat(100), bad: typed('B', 256) },
@@ -719,22 +705,13 @@ describe('atomic encoding', () => {
     const c = new Collector().push(Buffer.from(w.take()!));
     expect(c.frames[0]).toMatchObject({ method: { routingKey: `${'é'.repeat(127)}a` } });
     expect(
-      encodeErrorOf(() => writeMethodFrame(w, 1, 'basic.publish', { routingKey: 'é'.repeat(128) })).message,
+      thrown(EncodeError, () => writeMethodFrame(w, 1, 'basic.publish', { routingKey: 'é'.repeat(128) })).message,
     ).toContain('routingKey');
     expect(w.pending).toBe(0);
   });
 });
 
 describe('frame_max on encode', () => {
-  function encodeErrorOf(fn: () => unknown): EncodeError {
-    try {
-      fn();
-    } catch (err) {
-      expect(err).toBeInstanceOf(EncodeError);
-      return err as EncodeError;
-    }
-    throw new Error('expected an EncodeError');
-  }
   // queue.declare { queue: 'q', arguments: { p: 'x' × n } } is a frame of 7 + 1 + payload bytes, where
   // payload = ids 4 + ticket 2 + "q" 2 + bits 1 + table length 4 + key "p" 2 + 'S' 1 + length 4 + n = 20 + n.
   const declare = (n: number) => ({ queue: 'q', arguments: { p: 'x'.repeat(n) } });
@@ -744,7 +721,7 @@ describe('frame_max on encode', () => {
     writeMethodFrame(w, 1, 'queue.declare', declare(4068), 4096);
     expect(w.pending).toBe(4096);
     const before = w.pending;
-    const err = encodeErrorOf(() => writeMethodFrame(w, 1, 'queue.declare', declare(4069), 4096));
+    const err = thrown(EncodeError, () => writeMethodFrame(w, 1, 'queue.declare', declare(4069), 4096));
     expect(err.message).toContain('queue.declare');
     expect(err.message).toContain('4097');
     expect(err.message).toContain('frame_max of 4096');
@@ -763,11 +740,11 @@ describe('frame_max on encode', () => {
     writeMethodFrame(w, 1, 'basic.ack', { deliveryTag: 1 });
     const before = w.pending;
     const big = { headers: { pad: 'x'.repeat(5000) } };
-    const err = encodeErrorOf(() => writePublish(w, 1, {}, big, Buffer.alloc(10), 4096));
+    const err = thrown(EncodeError, () => writePublish(w, 1, {}, big, Buffer.alloc(10), 4096));
     expect(err.message).toContain('content header');
     expect(err.message).toContain('frame_max of 4096');
     expect(w.pending).toBe(before);
-    encodeErrorOf(() => writePublish(w, 1, {}, big, Buffer.alloc(COPY_BODY_LIMIT + 1), 4096));
+    thrown(EncodeError, () => writePublish(w, 1, {}, big, Buffer.alloc(COPY_BODY_LIMIT + 1), 4096));
     expect(w.pending).toBe(before);
     // The same properties fit a larger frame_max.
     expect(writePublish(w, 1, {}, big, Buffer.alloc(10), 131072)).toBeNull();
