@@ -6,7 +6,7 @@ import type { RabbitMQConfig } from '../client/config.js';
 import { ClientClosedError } from '../client/errors.js';
 import type { MessageBody, PublishMessageOptions } from '../client/message.js';
 import type { Logger } from '../client/settings.js';
-import type { GetMessage } from '../connection/channel.js';
+import type { BasicConsumeOptions, Delivery, GetMessage } from '../connection/channel.js';
 import { WarrenError } from '../protocol/errors.js';
 import type { FieldTable } from '../protocol/field-table.js';
 import type { BasicProperties } from '../protocol/spec.js';
@@ -151,19 +151,27 @@ export class SyncRabbitMQ {
     return this.status().state;
   }
 
-  /** A blocking channel with prefetch 1 (see AsyncRabbitMQ.getChannel); pull messages with basicGet. */
+  /**
+   * A blocking channel with prefetch 1 (see AsyncRabbitMQ.getChannel): pull messages with basicGet, or
+   * consume them with {@link SyncChannel.consume}.
+   */
   getChannel(): SyncChannel {
     return new SyncChannel(this, this.call('getChannel') as number);
   }
 
   /** @internal Runs one operation in the worker and blocks until it answers. */
   call(op: string, ...args: unknown[]): unknown {
+    return this.callWithin(this.callTimeoutMs, op, ...args);
+  }
+
+  /** @internal {@link call} with its own time limit (a pull that may wait longer than a normal call). */
+  callWithin(timeoutMs: number, op: string, ...args: unknown[]): unknown {
     const worker = this.worker;
     if (!worker) throw new ClientClosedError(`SyncRabbitMQ is closed: cannot ${op}`);
     const id = this.nextId++;
     Atomics.store(this.signal, 0, 0);
     worker.postMessage({ id, op, args: toThread(args) });
-    const deadline = Date.now() + this.callTimeoutMs;
+    const deadline = Date.now() + timeoutMs;
     let reply: SyncResponse | undefined;
     for (;;) {
       const got = receiveMessageOnPort(this.replies);
@@ -183,7 +191,7 @@ export class SyncRabbitMQ {
     }
     this.replayLogs();
     if (reply?.id !== id) {
-      throw new WarrenError(`SyncRabbitMQ: ${op} got no answer within ${this.callTimeoutMs} ms`, {
+      throw new WarrenError(`SyncRabbitMQ: ${op} got no answer within ${timeoutMs} ms`, {
         code: 'ERR_SYNC_TIMEOUT',
       });
     }
@@ -204,9 +212,14 @@ export class SyncRabbitMQ {
   }
 }
 
+/** How long one blocking pull waits in the worker before the caller asks again (no time limit given). */
+const PULL_SLICE_MS = 10_000;
+
 /**
- * A channel of a {@link SyncRabbitMQ}: the engine's channel methods, blocking. No basicConsume (a
- * callback cannot run while the thread blocks): pull with basicGet.
+ * A channel of a {@link SyncRabbitMQ}: the engine's channel methods, blocking. A callback cannot run
+ * while the thread blocks, so consuming is pulling: {@link basicConsume} starts a consumer whose
+ * deliveries wait in the worker (as many as the prefetch allows), {@link nextDelivery} takes the next
+ * one, and {@link consume} wraps both in a loop.
  */
 export class SyncChannel {
   constructor(
@@ -272,6 +285,97 @@ export class SyncChannel {
   ): void {
     this.run('basicPublish', options, body, properties);
   }
+  /**
+   * Starts a consumer; take its deliveries with {@link nextDelivery}. Acknowledge each one (no-ack
+   * consumers are refused: the broker would push the whole queue into memory, and a cancel would drop
+   * what was not pulled; pull with `basicGet({ noAck: true })` instead).
+   */
+  basicConsume(a: Omit<BasicConsumeOptions, 'noAck'> & { noAck?: false }): { consumerTag: string } {
+    if ((a as BasicConsumeOptions).noAck) {
+      throw new WarrenError(
+        'SyncChannel.basicConsume needs acknowledgements (noAck: true is refused); use basicGet({ noAck: true })',
+        { code: 'ERR_SYNC_NO_ACK' },
+      );
+    }
+    return this.owner.call('consume', this.handle, a) as { consumerTag: string };
+  }
+
+  /**
+   * Blocks until the consumer's next delivery and returns it; null when none arrives within `timeoutMs`
+   * (no limit when left out). Throws `ERR_CONSUMER_CANCELLED` once the consumer was cancelled (by
+   * {@link basicCancel} or by the broker) or `ERR_CHANNEL_CLOSED` once the channel closed, after the
+   * deliveries that had already arrived.
+   */
+  nextDelivery(consumerTag: string, options: { timeoutMs?: number } = {}): Delivery | null {
+    const { timeoutMs } = options;
+    if (timeoutMs !== undefined && (!Number.isFinite(timeoutMs) || timeoutMs < 0)) {
+      throw new WarrenError(`nextDelivery timeoutMs must be a non-negative number, got ${timeoutMs}`, {
+        code: 'ERR_INVALID_ARGUMENT',
+      });
+    }
+    let left = timeoutMs ?? Number.POSITIVE_INFINITY;
+    for (;;) {
+      const slice = Math.min(left, PULL_SLICE_MS);
+      const got = this.owner.callWithin(
+        slice + PULL_SLICE_MS,
+        'next',
+        this.handle,
+        consumerTag,
+        slice,
+      ) as Delivery | null;
+      if (got !== null) return got;
+      left -= slice;
+      if (left <= 0) return null;
+    }
+  }
+
+  /** Cancels a consumer; deliveries it holds that were not pulled go back to the queue. */
+  basicCancel(consumerTag: string): void {
+    this.owner.call('cancel', this.handle, consumerTag);
+  }
+
+  /**
+   * Consumes `queue` as a loop: yields each delivery (acknowledge it with {@link basicAck}); ends when
+   * none arrives for `inactivityTimeoutMs` (no limit when left out). Leaving the loop early (break,
+   * return, throw) cancels the consumer and gives back what it held.
+   *
+   * @example
+   * ```ts
+   * const ch = mq.getChannel();
+   * for (const d of ch.consume({ queue: 'jobs' }, { inactivityTimeoutMs: 5000 })) {
+   *   handle(d.body);
+   *   ch.basicAck(d.deliveryTag);
+   * }
+   * ```
+   */
+  *consume(
+    a: Omit<BasicConsumeOptions, 'noAck'>,
+    options: { inactivityTimeoutMs?: number } = {},
+  ): Generator<Delivery, void, undefined> {
+    const { consumerTag } = this.basicConsume(a);
+    let cancelled = false;
+    try {
+      for (;;) {
+        let d: Delivery | null;
+        try {
+          d = this.nextDelivery(consumerTag, { timeoutMs: options.inactivityTimeoutMs });
+        } catch (err) {
+          // Cancelled by the broker or a closed channel: the consumer is gone already.
+          if (
+            err instanceof WarrenError &&
+            (err.code === 'ERR_CONSUMER_CANCELLED' || err.code === 'ERR_CHANNEL_CLOSED')
+          )
+            cancelled = true;
+          throw err;
+        }
+        if (d === null) return;
+        yield d;
+      }
+    } finally {
+      if (!cancelled) this.basicCancel(consumerTag);
+    }
+  }
+
   basicGet(a: { queue: string; noAck?: boolean }): GetMessage | null {
     return this.run('basicGet', a) as GetMessage | null;
   }

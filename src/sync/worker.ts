@@ -6,7 +6,9 @@ import { type MessagePort, parentPort, workerData } from 'node:worker_threads';
 import { AsyncRabbitMQ, type AsyncRabbitMQOptions } from '../client/async-rabbitmq.js';
 import type { RabbitMQConfig } from '../client/config.js';
 import type { Logger } from '../client/settings.js';
-import type { Channel } from '../connection/channel.js';
+import type { BasicConsumeOptions, Channel } from '../connection/channel.js';
+import { WarrenError } from '../protocol/errors.js';
+import { DeliveryBuffer } from './delivery-buffer.js';
 import {
   revive,
   type SyncLogRecord,
@@ -55,6 +57,81 @@ try {
 }
 const channels = new Map<number, Channel>();
 let nextChannel = 1;
+/** Consumers of blocking channels: channel handle → consumer tag → its buffered deliveries. */
+const consumers = new Map<number, Map<string, DeliveryBuffer>>();
+
+function channelOf(id: number): Channel {
+  const ch = channels.get(id);
+  if (!ch) {
+    throw new WarrenError(`channel ${id} is closed (channels do not survive a reconnect: call getChannel() again)`, {
+      code: 'ERR_CHANNEL_CLOSED',
+      recoverable: true,
+    });
+  }
+  return ch;
+}
+
+function bufferOf(id: number, consumerTag: string): DeliveryBuffer {
+  channelOf(id);
+  const buffer = consumers.get(id)?.get(consumerTag);
+  if (!buffer) throw new Error(`no consumer ${JSON.stringify(consumerTag)} on channel ${id}`);
+  return buffer;
+}
+
+/** The next delivery of a consumer; a consumer that ended is forgotten once a pull has reported it. */
+function pull(id: number, consumerTag: string, timeoutMs: number) {
+  return bufferOf(id, consumerTag)
+    .pull(timeoutMs)
+    .catch((err: unknown) => {
+      consumers.get(id)?.delete(consumerTag);
+      throw err;
+    });
+}
+
+/** Starts a consumer whose deliveries wait in a buffer until the caller pulls them. */
+async function consume(id: number, options: BasicConsumeOptions): Promise<{ consumerTag: string }> {
+  const buffer = new DeliveryBuffer();
+  const { consumerTag } = await channelOf(id).basicConsume(options, (d) => buffer.push(d));
+  const byTag = consumers.get(id) ?? new Map<string, DeliveryBuffer>();
+  consumers.set(id, byTag);
+  byTag.set(consumerTag, buffer);
+  return { consumerTag };
+}
+
+/** Cancels a consumer; deliveries it buffered but nobody pulled go back to the queue. */
+async function cancel(id: number, consumerTag: string): Promise<void> {
+  const ch = channelOf(id);
+  const buffer = bufferOf(id, consumerTag);
+  await ch.basicCancel(consumerTag);
+  consumers.get(id)?.delete(consumerTag);
+  buffer.end(new WarrenError(`consumer ${consumerTag} was cancelled`, { code: 'ERR_CONSUMER_CANCELLED' }));
+  for (const d of buffer.drain()) ch.basicNack(d.deliveryTag, { requeue: true });
+}
+
+/** Watches a channel handed to the caller: its consumers end when the broker cancels them or it closes. */
+function track(id: number, ch: Channel): void {
+  ch.on('cancel', (consumerTag) => {
+    consumers
+      .get(id)
+      ?.get(consumerTag)
+      ?.end(
+        new WarrenError(`the broker cancelled consumer ${consumerTag} (its queue was deleted?)`, {
+          code: 'ERR_CONSUMER_CANCELLED',
+          recoverable: true,
+        }),
+      );
+  });
+  ch.once('close', (err) => {
+    channels.delete(id);
+    const ended = new WarrenError(`channel ${id} closed${err ? `: ${err.message}` : ''}`, {
+      code: 'ERR_CHANNEL_CLOSED',
+      recoverable: true,
+      cause: err,
+    });
+    for (const buffer of consumers.get(id)?.values() ?? []) buffer.end(ended);
+    consumers.delete(id);
+  });
+}
 
 /** Channel methods the blocking facade may call. */
 const CHANNEL_METHODS = new Set([
@@ -89,6 +166,7 @@ async function handle(op: string, args: unknown[]): Promise<unknown> {
       return mq.connect();
     case 'disconnect':
       channels.clear();
+      consumers.clear();
       return mq.disconnect();
     case 'declareInfrastructure':
       return mq.declareInfrastructure();
@@ -108,16 +186,26 @@ async function handle(op: string, args: unknown[]): Promise<unknown> {
       for (const [id, known] of channels) if (known === ch) return id;
       const id = nextChannel++;
       channels.set(id, ch);
-      ch.once('close', () => channels.delete(id));
+      track(id, ch);
       return id;
     }
     case 'channel': {
       const [id, method, ...rest] = args as [number, string, ...unknown[]];
-      const ch = channels.get(id);
-      if (!ch)
-        throw new Error(`channel ${id} is closed (channels do not survive a reconnect: call getChannel() again)`);
+      const ch = channelOf(id);
       if (!CHANNEL_METHODS.has(method)) throw new Error(`unknown channel method ${method}`);
       return (ch as unknown as Record<string, (...a: unknown[]) => unknown>)[method]!(...rest);
+    }
+    case 'consume': {
+      const [id, consumeOptions] = args as [number, BasicConsumeOptions];
+      return consume(id, consumeOptions);
+    }
+    case 'next': {
+      const [id, consumerTag, timeoutMs] = args as [number, string, number];
+      return pull(id, consumerTag, timeoutMs);
+    }
+    case 'cancel': {
+      const [id, consumerTag] = args as [number, string];
+      return cancel(id, consumerTag);
     }
     default:
       throw new Error(`unknown operation ${op}`);

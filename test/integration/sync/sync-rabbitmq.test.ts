@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigValidationError } from '../../../src/client/config.js';
 import { ClientClosedError, UnroutableError } from '../../../src/client/errors.js';
-import { ConnectionError } from '../../../src/protocol/errors.js';
+import { ConnectionError, WarrenError } from '../../../src/protocol/errors.js';
 import { Decimal } from '../../../src/protocol/field-table.js';
 import { SyncRabbitMQ } from '../../../src/sync/sync-rabbitmq.js';
 import { brokerUrl, uniqueName } from '../../helpers/broker.js';
@@ -88,6 +88,76 @@ describe('SyncRabbitMQ', () => {
     expect(() => client({ queues: [{ name: 'q', durable: 'yes' as never }] })).toThrow(
       /queues\[0\]\.durable must be a boolean/,
     );
+  });
+
+  it('consumes through a blocking loop: every message in order, acked, then the loop ends when idle', () => {
+    const queue = uniqueName('sync-consume');
+    const mq = client({ queues: [{ name: queue, durable: false }] }, { urls: brokerUrl() });
+    mq.connect();
+    for (let i = 0; i < 5; i++) mq.publishMessage(queue, `m${i}`);
+    const ch = mq.getChannel();
+    const seen: string[] = [];
+    const started = Date.now();
+    for (const d of ch.consume({ queue }, { inactivityTimeoutMs: 300 })) {
+      seen.push(d.body.toString());
+      expect(Buffer.isBuffer(d.body)).toBe(true);
+      expect(d.properties.contentType).toBe('text/plain');
+      expect(ch.basicAck(d.deliveryTag)).toBe(true);
+    }
+    expect(seen).toEqual(['m0', 'm1', 'm2', 'm3', 'm4']);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(300); // it waited out the idle time once
+    // All acked, and the loop's consumer is gone.
+    expect(ch.queueDeclare({ queue, passive: true })).toMatchObject({ messageCount: 0, consumerCount: 0 });
+    ch.queueDelete({ queue });
+    mq.disconnect();
+  });
+
+  it('nextDelivery returns null on timeout; cancelling gives back what the consumer held unpulled', () => {
+    const queue = uniqueName('sync-pull');
+    const mq = client({ queues: [{ name: queue, durable: false }] }, { urls: brokerUrl() });
+    mq.connect();
+    const ch = mq.getChannel();
+    ch.basicQos({ prefetchCount: 3 });
+    const { consumerTag } = ch.basicConsume({ queue });
+    expect(ch.nextDelivery(consumerTag, { timeoutMs: 50 })).toBeNull();
+    for (let i = 0; i < 4; i++) mq.publishMessage(queue, `p${i}`);
+    const first = ch.nextDelivery(consumerTag, { timeoutMs: 5000 });
+    expect(first!.body.toString()).toBe('p0');
+    ch.basicAck(first!.deliveryTag);
+    // Up to 3 more were pushed to the worker; none was pulled: cancel hands them back.
+    ch.basicCancel(consumerTag);
+    const left: string[] = [];
+    for (let m = ch.basicGet({ queue, noAck: true }); m; m = ch.basicGet({ queue, noAck: true })) {
+      left.push(m.body.toString());
+    }
+    expect(left.sort()).toEqual(['p1', 'p2', 'p3']);
+    expect(() => ch.nextDelivery(consumerTag, { timeoutMs: 10 })).toThrow(/no consumer/);
+    expect(() => ch.basicConsume({ queue, noAck: true } as never)).toThrow(/needs acknowledgements/);
+    ch.queueDelete({ queue });
+    mq.disconnect();
+  });
+
+  it('a consumer cancelled by the broker (queue deleted) ends the loop with ERR_CONSUMER_CANCELLED', () => {
+    const queue = uniqueName('sync-cancelled');
+    const mq = client({ queues: [{ name: queue, durable: false }] }, { urls: brokerUrl() });
+    mq.connect();
+    mq.publishMessage(queue, 'only');
+    const ch = mq.getChannel();
+    let caught: unknown;
+    const seen: string[] = [];
+    try {
+      for (const d of ch.consume({ queue }, { inactivityTimeoutMs: 5000 })) {
+        seen.push(d.body.toString());
+        ch.basicAck(d.deliveryTag);
+        ch.queueDelete({ queue }); // the broker cancels our consumer
+      }
+    } catch (err) {
+      caught = err;
+    }
+    expect(seen).toEqual(['only']);
+    expect(caught).toBeInstanceOf(WarrenError);
+    expect((caught as WarrenError).code).toBe('ERR_CONSUMER_CANCELLED');
+    mq.disconnect();
   });
 
   it('fails fast on a wrong password without leaking it, and forwards log lines', () => {
