@@ -112,6 +112,7 @@ export class AsyncRabbitMQ extends EventEmitter<AsyncRabbitMQEvents> {
     // The config's vhost is part of the topology, so it wins over the environment; an explicit option wins over both.
     this.settings = resolveSettings({ ...options, vhost: options.vhost ?? config.vhost });
     this.publisher = new Publisher(options.publish);
+    this.publisher.onNackingChannel = (ch) => this.replacePublishChannel(ch);
     this.publisher.close(new ClientClosedError('not connected: call connect() first'));
   }
 
@@ -452,6 +453,24 @@ export class AsyncRabbitMQ extends EventEmitter<AsyncRabbitMQEvents> {
       (m: OutgoingMessage) =>
         err instanceof ChannelError && err.replyCode === 404 && text.includes(`exchange '${m.exchange}'`),
     );
+    this.openPublishChannel(conn);
+  }
+
+  /**
+   * The publish channel keeps nacking (see Publisher.onNackingChannel): publish on a new channel instead.
+   * What was in flight goes back to the queue first (the old channel's late confirms are still honoured).
+   */
+  private replacePublishChannel(pub: Channel): void {
+    const conn = this.conn;
+    if (this.publishChannel !== pub || conn === undefined || !conn.isOpen) return;
+    this.settings.logger.warn({}, 'warren: the publish channel keeps nacking; replacing it');
+    this.publishChannel = undefined;
+    this.publisher.detach(new WarrenError('publish channel replaced', { code: 'ERR_CHANNEL_REPLACED' }));
+    pub.close().catch(() => {});
+    this.openPublishChannel(conn);
+  }
+
+  private openPublishChannel(conn: Connection): void {
     conn
       .createChannel()
       .then(async (ch) => {

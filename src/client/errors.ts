@@ -26,9 +26,9 @@ export class PublishTimeoutError extends WarrenError {
 /** The broker refused responsibility for a message (basic.nack), e.g. a queue full with x-overflow reject-publish. */
 export class PublishNackedError extends WarrenError {
   static override readonly kind: string = 'PublishNackedError';
-  constructor(exchange: string, routingKey: string) {
+  constructor(exchange: string, routingKey: string, attempts = 1) {
     super(
-      `the broker nacked the message to exchange ${JSON.stringify(exchange)} with routing key ${JSON.stringify(routingKey)}`,
+      `the broker nacked the message to exchange ${JSON.stringify(exchange)} with routing key ${JSON.stringify(routingKey)}${attempts > 1 ? ` (${attempts} attempts)` : ''}`,
       {
         code: 'ERR_PUBLISH_NACKED',
         recoverable: true,

@@ -14,7 +14,18 @@ export interface PublishBufferOptions {
   publishTimeoutMs?: number;
   /** How many channel failures one message may live through before it is rejected with the last one. Default 3. */
   maxChannelFailures?: number;
+  /**
+   * How often a message the broker nacked is published again before `publishMessage` rejects with
+   * PublishNackedError. RabbitMQ nacks when it could not take the message, for instance while a quorum
+   * queue elects a new leader after a node failure, or while a `reject-publish` queue is full; retries
+   * wait 100 ms, doubling up to 2 s. Default 10 (about 12 s in all); 0 makes a nack final at once.
+   */
+  maxNackRetries?: number;
 }
+
+/** First wait before republishing nacked messages; it doubles per retry of the same message. */
+const NACK_RETRY_BASE_MS = 100;
+const NACK_RETRY_MAX_MS = 2000;
 
 /** One message on its way. */
 export interface OutgoingMessage {
@@ -32,6 +43,9 @@ export interface OutgoingMessage {
 class Entry implements OutgoingMessage, PendingConfirm {
   done = false;
   failures = 0;
+  nacks = 0;
+  /** Nacked and waiting to be published again: neither queued nor in flight. */
+  parked = false;
   returned: ReturnedMessage | undefined = undefined;
   readonly exchange: string;
   readonly routingKey: string;
@@ -96,12 +110,25 @@ export class Publisher {
   private readonly maxBytes: number;
   private readonly publishTimeoutMs: number;
   private readonly maxFailures: number;
+  private readonly maxNackRetries: number;
+  private nackedWaiting: Entry[] = [];
+  private nackTimer: NodeJS.Timeout | undefined;
+  /** The attached channel was reported as one that keeps nacking (once per channel). */
+  private reportedChannel: Channel | null = null;
+  /**
+   * Called with the attached channel when it nacks a message that it (or an earlier one) nacked before:
+   * the owner should replace it. RabbitMQ 3.10 has been seen nacking every publish on a channel that first
+   * published to a quorum queue while the queue had no leader (a node had just failed), long after a new
+   * leader was elected, while a fresh channel on the same connection is acked at once.
+   */
+  onNackingChannel: ((channel: Channel) => void) | undefined;
 
   constructor(options: PublishBufferOptions = {}) {
     this.maxMessages = options.maxBufferedMessages ?? 10_000;
     this.maxBytes = options.maxBufferedBytes ?? 64 * 1024 * 1024;
     this.publishTimeoutMs = options.publishTimeoutMs ?? 30_000;
     this.maxFailures = options.maxChannelFailures ?? 3;
+    this.maxNackRetries = options.maxNackRetries ?? 10;
   }
 
   /** Messages held: waiting to be written plus written and not yet confirmed. */
@@ -157,7 +184,7 @@ export class Publisher {
     if (channel === null) return;
     this.channel = null;
     channel.off('return', this.onReturn);
-    const live = this.inflight.slice(this.inflightHead).filter((e) => !e.done);
+    const live = this.inflight.slice(this.inflightHead).filter((e) => !e.done && !e.parked);
     const culprits = live.filter((e) => isPoisoned(e));
     for (const e of culprits) this.settle(e, cause);
     // A lost connection is nobody's fault. A channel error traced to its culprits is not held against the
@@ -207,7 +234,14 @@ export class Publisher {
     this.closedWith = err;
     if (this.channel) this.channel.off('return', this.onReturn);
     this.channel = null;
-    const entries = [...this.inflight.slice(this.inflightHead), ...this.queue.slice(this.queueHead)];
+    clearTimeout(this.nackTimer);
+    this.nackTimer = undefined;
+    const entries = [
+      ...this.nackedWaiting,
+      ...this.inflight.slice(this.inflightHead),
+      ...this.queue.slice(this.queueHead),
+    ];
+    this.nackedWaiting = [];
     this.inflight = [];
     this.inflightHead = 0;
     this.queue = [];
@@ -231,6 +265,11 @@ export class Publisher {
     if (channel === null || this.paused) return;
     while (this.queueHead < this.queue.length && this.channel === channel && channel.isOpen) {
       const e = this.queue[this.queueHead]!;
+      if (e.done) {
+        // Confirmed by a channel that was replaced after the message had been put back in the queue.
+        this.queue[this.queueHead++] = undefined as never;
+        continue;
+      }
       try {
         channel.publishConfirmed(
           { exchange: e.exchange, routingKey: e.routingKey, mandatory: e.mandatory },
@@ -267,10 +306,37 @@ export class Publisher {
 
   /** @internal The broker nacked `e`, or its channel closed (then detach() puts it back in the queue). */
   refused(e: Entry, err: Error): void {
-    if (e.done) return;
-    if (err instanceof WarrenError && err.code === 'ERR_PUBLISH_NACKED')
-      this.settle(e, new PublishNackedError(e.exchange, e.routingKey));
+    if (e.done || !(err instanceof WarrenError && err.code === 'ERR_PUBLISH_NACKED')) return;
+    if (e.nacks >= this.maxNackRetries) {
+      this.settle(e, new PublishNackedError(e.exchange, e.routingKey, e.nacks + 1));
+      return;
+    }
+    e.nacks++;
+    const channel = this.channel;
+    if (e.nacks >= 2 && channel !== null && this.reportedChannel !== channel) {
+      this.reportedChannel = channel;
+      this.onNackingChannel?.(channel);
+    }
+    e.parked = true;
+    e.returned = undefined;
+    this.nackedWaiting.push(e);
+    this.compactInflight();
+    if (this.nackTimer === undefined) {
+      const delay = Math.min(NACK_RETRY_BASE_MS * 2 ** (e.nacks - 1), NACK_RETRY_MAX_MS);
+      this.nackTimer = setTimeout(this.republishNacked, delay);
+    }
   }
+
+  /** Nacked messages go back to the front of the queue (they are older than anything queued). */
+  private readonly republishNacked = (): void => {
+    this.nackTimer = undefined;
+    const again = this.nackedWaiting;
+    this.nackedWaiting = [];
+    for (const e of again) e.parked = false;
+    this.queue = again.concat(this.queue.slice(this.queueHead));
+    this.queueHead = 0;
+    this.pump();
+  };
 
   private readonly onReturn = (returned: ReturnedMessage): void => {
     const id = returned.properties.messageId;
@@ -292,13 +358,7 @@ export class Publisher {
     e.done = true;
     this.held--;
     this.heldBytes -= e.body.length;
-    while (this.inflightHead < this.inflight.length && this.inflight[this.inflightHead]!.done) {
-      this.inflight[this.inflightHead++] = undefined as never;
-    }
-    if (this.inflightHead > 1024 && this.inflightHead * 2 > this.inflight.length) {
-      this.inflight = this.inflight.slice(this.inflightHead);
-      this.inflightHead = 0;
-    }
+    this.compactInflight();
     if (err) e.fail(err);
     else e.succeed();
     this.wakeRoomWaiters();
@@ -306,6 +366,19 @@ export class Publisher {
       const idle = this.idleWaiters;
       this.idleWaiters = [];
       for (const w of idle) w();
+    }
+  }
+
+  /** Drops settled and parked entries from the head of the in-flight list. */
+  private compactInflight(): void {
+    while (this.inflightHead < this.inflight.length) {
+      const head = this.inflight[this.inflightHead]!;
+      if (!head.done && !head.parked) break;
+      this.inflight[this.inflightHead++] = undefined as never;
+    }
+    if (this.inflightHead > 1024 && this.inflightHead * 2 > this.inflight.length) {
+      this.inflight = this.inflight.slice(this.inflightHead);
+      this.inflightHead = 0;
     }
   }
 
