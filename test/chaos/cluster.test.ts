@@ -52,10 +52,17 @@ describe('chaos: node failover in a three-node cluster', () => {
     mq.on('connected', ({ url }) => connectedTo.push(url));
     mq.on('error', () => {});
     const ids = Array.from({ length: TOTAL }, (_, i) => `c-${i}`);
+    let killed: (() => void) | undefined;
+    const kill = new Promise<void>((resolve) => (killed = resolve));
     try {
       await mq.connect();
       expect(connectedTo).toEqual([expect.stringContaining(':5681')]);
-      const publishing = publishWindowed(mq, queue, ids, WINDOW, { maxPerSecond: 4000 });
+      // The last quarter (less one window) waits for the kill, so the crash always lands mid-stream even
+      // when the publisher catches up in a burst after the first failover.
+      const publishing = publishWindowed(mq, queue, ids, WINDOW, {
+        maxPerSecond: 4000,
+        gate: { at: (TOTAL * 3) / 4 + WINDOW, open: kill },
+      });
 
       // A clean shutdown of the node the client is on: the broker says 320 CONNECTION_FORCED.
       await publishing.reached(TOTAL / 4);
@@ -69,6 +76,7 @@ describe('chaos: node failover in a three-node cluster', () => {
       // A crash of the node the client is on now: no goodbye, the socket just dies.
       await publishing.reached((TOTAL * 3) / 4);
       await cluster('kill', String(survivor));
+      killed?.();
 
       const result = await publishing.done;
       expect(result.errors).toEqual([]);
@@ -92,6 +100,7 @@ describe('chaos: node failover in a three-node cluster', () => {
       expect(lost).toEqual([]);
       expect(unexpected).toBe(0);
     } finally {
+      killed?.(); // a failed run must not leave the publishing loop parked at the gate
       await mq.disconnect().catch(() => {});
     }
   });
