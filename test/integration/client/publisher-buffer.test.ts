@@ -3,7 +3,7 @@
  * confirm and channel failure under the test's control.
  */
 import { EventEmitter } from 'node:events';
-import { describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { PublishNackedError, PublishTimeoutError, UnroutableError } from '../../../src/client/errors.js';
 import { type OutgoingMessage, Publisher } from '../../../src/client/publisher.js';
 import type { Channel, PublishOptions, ReturnedMessage } from '../../../src/connection/channel.js';
@@ -326,129 +326,117 @@ describe('Publisher: channel failures', () => {
 });
 
 describe('Publisher: nacks', () => {
+  // Retry backoff runs on timers; the tests step through it.
+  beforeEach(() => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
   const nack = () => new ChannelError('broker nacked publish', { code: 'ERR_PUBLISH_NACKED' });
 
   it('publishes a nacked message again after 100 ms, ahead of later ones, and resolves on the ack', async () => {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
-    try {
-      const p = new Publisher();
-      const ch = new FakeChannel();
-      p.attach(ch.asChannel());
-      const first = publish(p, 'first');
-      await settle();
-      ch.writes[0]!.fail(nack()); // e.g. a quorum queue without a leader for a moment
-      const second = publish(p, 'second');
-      await settle();
-      expect(ch.ids).toEqual(['first', 'second']);
-      expect(first.state).toBe('pending');
-      expect(p.size).toBe(2); // still held, counted against the buffer
-      vi.advanceTimersByTime(99);
-      expect(ch.ids).toEqual(['first', 'second']);
-      vi.advanceTimersByTime(1);
-      expect(ch.ids).toEqual(['first', 'second', 'first']);
-      ch.writes[2]!.ack();
-      ch.writes[1]!.ack();
-      await settle();
-      expect(first.state).toBe('resolved');
-      expect(second.state).toBe('resolved');
-      expect(p.size).toBe(0);
-      expect(vi.getTimerCount()).toBe(0);
-    } finally {
-      vi.useRealTimers();
-    }
+    const p = new Publisher();
+    const ch = new FakeChannel();
+    p.attach(ch.asChannel());
+    const first = publish(p, 'first');
+    await settle();
+    ch.writes[0]!.fail(nack()); // e.g. a quorum queue without a leader for a moment
+    const second = publish(p, 'second');
+    await settle();
+    expect(ch.ids).toEqual(['first', 'second']);
+    expect(first.state).toBe('pending');
+    expect(p.size).toBe(2); // still held, counted against the buffer
+    vi.advanceTimersByTime(99);
+    expect(ch.ids).toEqual(['first', 'second']);
+    vi.advanceTimersByTime(1);
+    expect(ch.ids).toEqual(['first', 'second', 'first']);
+    ch.writes[2]!.ack();
+    ch.writes[1]!.ack();
+    await settle();
+    expect(first.state).toBe('resolved');
+    expect(second.state).toBe('resolved');
+    expect(p.size).toBe(0);
+    expect(vi.getTimerCount()).toBe(0);
   });
 
   it('rejects with PublishNackedError after maxNackRetries, waiting longer each time', async () => {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
-    try {
-      const p = new Publisher({ maxNackRetries: 3 });
-      const ch = new FakeChannel();
-      p.attach(ch.asChannel());
-      const t = publish(p, 'doomed');
-      await settle();
-      const waits: number[] = [];
-      for (let attempt = 1; attempt <= 3; attempt++) {
-        ch.writes[attempt - 1]!.fail(nack());
-        let waited = 0;
-        while (ch.writes.length === attempt) {
-          vi.advanceTimersByTime(10);
-          waited += 10;
-        }
-        waits.push(waited);
+    const p = new Publisher({ maxNackRetries: 3 });
+    const ch = new FakeChannel();
+    p.attach(ch.asChannel());
+    const t = publish(p, 'doomed');
+    await settle();
+    const waits: number[] = [];
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      ch.writes[attempt - 1]!.fail(nack());
+      let waited = 0;
+      while (ch.writes.length === attempt) {
+        vi.advanceTimersByTime(10);
+        waited += 10;
       }
-      ch.writes[3]!.fail(nack());
-      await settle();
-      expect(waits).toEqual([100, 200, 400]);
-      expect(t.error).toBeInstanceOf(PublishNackedError);
-      expect((t.error as PublishNackedError).message).toContain('4 attempts');
-      expect(p.size).toBe(0);
-    } finally {
-      vi.useRealTimers();
+      waits.push(waited);
     }
+    ch.writes[3]!.fail(nack());
+    await settle();
+    expect(waits).toEqual([100, 200, 400]);
+    expect(t.error).toBeInstanceOf(PublishNackedError);
+    expect((t.error as PublishNackedError).message).toContain('4 attempts');
+    expect(p.size).toBe(0);
   });
 
   it('reports a channel that nacks the same message again (once), so its owner can replace it', async () => {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
-    try {
-      const p = new Publisher();
-      const reported: Channel[] = [];
-      p.onNackingChannel = (ch) => reported.push(ch);
-      const ch1 = new FakeChannel();
-      p.attach(ch1.asChannel());
-      const t = publish(p, 'm');
-      await settle();
-      ch1.writes[0]!.fail(nack());
-      expect(reported).toEqual([]); // one nack can be a passing state
-      vi.advanceTimersByTime(100);
-      ch1.writes[1]!.fail(nack());
-      expect(reported).toEqual([ch1.asChannel()]);
-      vi.advanceTimersByTime(200);
-      ch1.writes[2]!.fail(nack());
-      expect(reported).toHaveLength(1); // once per channel
-      // The owner swaps channels: what waits is written on the new one, which acks it.
-      const gone = new WarrenError('publish channel replaced', { code: 'ERR_CHANNEL_REPLACED' });
-      p.detach(gone);
-      const ch2 = new FakeChannel();
-      p.attach(ch2.asChannel());
-      vi.advanceTimersByTime(400);
-      expect(ch2.ids).toEqual(['m']);
-      ch2.writes[0]!.ack();
-      await settle();
-      expect(t.state).toBe('resolved');
-    } finally {
-      vi.useRealTimers();
-    }
+    const p = new Publisher();
+    const reported: Channel[] = [];
+    p.onNackingChannel = (ch) => reported.push(ch);
+    const ch1 = new FakeChannel();
+    p.attach(ch1.asChannel());
+    const t = publish(p, 'm');
+    await settle();
+    ch1.writes[0]!.fail(nack());
+    expect(reported).toEqual([]); // one nack can be a passing state
+    vi.advanceTimersByTime(100);
+    ch1.writes[1]!.fail(nack());
+    expect(reported).toEqual([ch1.asChannel()]);
+    vi.advanceTimersByTime(200);
+    ch1.writes[2]!.fail(nack());
+    expect(reported).toHaveLength(1); // once per channel
+    // The owner swaps channels: what waits is written on the new one, which acks it.
+    const gone = new WarrenError('publish channel replaced', { code: 'ERR_CHANNEL_REPLACED' });
+    p.detach(gone);
+    const ch2 = new FakeChannel();
+    p.attach(ch2.asChannel());
+    vi.advanceTimersByTime(400);
+    expect(ch2.ids).toEqual(['m']);
+    ch2.writes[0]!.ack();
+    await settle();
+    expect(t.state).toBe('resolved');
   });
 
   it('a channel lost while nacked messages wait neither loses nor doubles them; close() rejects them', async () => {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
-    try {
-      const p = new Publisher();
-      const ch1 = new FakeChannel();
-      p.attach(ch1.asChannel());
-      const a = publish(p, 'a');
-      const b = publish(p, 'b');
-      await settle();
-      ch1.writes[0]!.fail(nack());
-      const lost = new ConnectionError('connection lost', { code: 'ERR_CONNECTION_LOST' });
-      ch1.close(lost);
-      p.detach(lost);
-      const ch2 = new FakeChannel();
-      p.attach(ch2.asChannel());
-      expect(ch2.ids).toEqual(['b']); // 'a' waits for its retry
-      vi.advanceTimersByTime(100);
-      expect(ch2.ids).toEqual(['b', 'a']);
-      ch2.writes[0]!.ack();
-      await settle();
-      expect(b.state).toBe('resolved');
-      ch2.writes[1]!.fail(nack());
-      p.close(new Error('closing'));
-      await settle();
-      expect(a.state).toBe('rejected');
-      expect(vi.getTimerCount()).toBe(0);
-    } finally {
-      vi.useRealTimers();
-    }
+    const p = new Publisher();
+    const ch1 = new FakeChannel();
+    p.attach(ch1.asChannel());
+    const a = publish(p, 'a');
+    const b = publish(p, 'b');
+    await settle();
+    ch1.writes[0]!.fail(nack());
+    const lost = new ConnectionError('connection lost', { code: 'ERR_CONNECTION_LOST' });
+    ch1.close(lost);
+    p.detach(lost);
+    const ch2 = new FakeChannel();
+    p.attach(ch2.asChannel());
+    expect(ch2.ids).toEqual(['b']); // 'a' waits for its retry
+    vi.advanceTimersByTime(100);
+    expect(ch2.ids).toEqual(['b', 'a']);
+    ch2.writes[0]!.ack();
+    await settle();
+    expect(b.state).toBe('resolved');
+    ch2.writes[1]!.fail(nack());
+    p.close(new Error('closing'));
+    await settle();
+    expect(a.state).toBe('rejected');
+    expect(vi.getTimerCount()).toBe(0);
   });
 });
 
