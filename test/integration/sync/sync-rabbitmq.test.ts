@@ -1,3 +1,4 @@
+import { inspect } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigValidationError } from '../../../src/client/config.js';
 import { ClientClosedError, UnroutableError } from '../../../src/client/errors.js';
@@ -189,5 +190,21 @@ describe('SyncRabbitMQ', () => {
     const logged = JSON.stringify(lines, (_k, v) => (typeof v === 'bigint' ? String(v) : v));
     expect(logged).toContain('warren: connected to amqp://guest:***@');
     expect(logged).not.toContain('hunter2');
+  });
+
+  it('util.inspect shows the state, never the password of its URLs', () => {
+    const url = brokerUrl().replace('guest:guest@', 'guest:hunter2-inspect@');
+    const mq = client({}, { urls: [url, brokerUrl()], connectRetry: { attempts: 1, baseDelayMs: 10 } });
+    const shown = () => [inspect(mq), inspect(mq, { depth: Infinity, showHidden: true }), String(mq)];
+    for (const text of shown()) expect(text).not.toContain('hunter2');
+    expect(inspect(mq)).toBe('SyncRabbitMQ { worker: running, callTimeoutMs: 120000 }');
+    try {
+      mq.connect();
+    } catch {
+      // Whether the wrong password's URL or the next one answered, nothing may show it.
+    }
+    for (const text of shown()) expect(text).not.toContain('hunter2');
+    mq.close();
+    expect(inspect(mq)).toBe('SyncRabbitMQ { worker: closed, callTimeoutMs: 120000 }');
   });
 });
