@@ -31,7 +31,15 @@ describe('SyncRabbitMQ', () => {
     mq.publishMessage(
       queue,
       { n: 1 },
-      { headers: { price: new Decimal(2, 1999), big: 2n ** 40n, raw: Buffer.from([1, 2]) } },
+      {
+        headers: {
+          price: new Decimal(2, 1999),
+          big: 2n ** 40n,
+          raw: Buffer.from([1, 2]),
+          // A user table shaped like the thread marshalling's tag: it must stay a table both ways.
+          forged: { __warren_value: 'Decimal', scale: 2, value: 5 },
+        },
+      },
     );
     mq.publishMessage(queue, 'two');
     const ch = mq.getChannel();
@@ -47,6 +55,8 @@ describe('SyncRabbitMQ', () => {
     expect(headers.price).toEqual(new Decimal(2, 1999));
     expect(headers.big).toBe(2n ** 40n);
     expect(Buffer.isBuffer(headers.raw)).toBe(true);
+    expect(headers.forged).not.toBeInstanceOf(Decimal);
+    expect(headers.forged).toEqual({ __warren_value: 'Decimal', scale: 2, value: 5 });
     expect(ch.basicAck(first!.deliveryTag)).toBe(true);
 
     const second = ch.basicGet({ queue, noAck: true });

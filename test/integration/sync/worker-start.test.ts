@@ -183,4 +183,16 @@ setTimeout(() => console.log(caught.name + ' ' + caught.code + ' fast=' + fast +
       'WarrenError ERR_SYNC_WORKER_START fast=true: the SyncRabbitMQ worker failed to start: sync-worker refused by a hook\n',
     );
   });
+
+  it('worker threads forbidden (the permission model without --allow-worker): a WarrenError, not a raw one', async () => {
+    const flag = process.allowedNodeEnvironmentFlags.has('--permission') ? '--permission' : '--experimental-permission';
+    const script = `const { SyncRabbitMQ } = require(${JSON.stringify(join(built.dir, 'index.cjs'))});
+try { new SyncRabbitMQ({}, { urls: process.env.WARREN_URL }); } catch (e) { console.log(e.name + ' ' + e.code + ' ' + (e.cause && e.cause.code)); }`;
+    const run = await runNode([flag, '--allow-fs-read=*', '--no-warnings', '-e', script]);
+    expect(run).toMatchObject({
+      code: 0,
+      signal: null,
+      stdout: 'WarrenError ERR_SYNC_WORKER_START ERR_ACCESS_DENIED\n',
+    });
+  });
 });
