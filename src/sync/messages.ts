@@ -135,10 +135,17 @@ export function deserializeError(e: SerializedError): Error {
 
 const TAG = '__warren_value';
 
+/** Sets `key` as an own property, even `__proto__` (a header name a peer may send), never a prototype. */
+function setOwn(out: Record<string, unknown>, key: string, value: unknown): void {
+  Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
 /**
  * Prepares a value for postMessage. Structured clone keeps Buffers (as Uint8Array), Dates and bigints
  * but drops class prototypes, which would turn a Decimal or typed() header into a nested table: tag
- * them so {@link revive} can restore them on the other side.
+ * them so {@link revive} can restore them on the other side. A user's object that has the tag key itself
+ * (a header or body may hold anything) is wrapped as `Escaped`, so every tagged object {@link revive} sees
+ * was made here and user data can never be read as a Decimal, a typed value or an error.
  */
 export function toThread(v: unknown): unknown {
   if (v instanceof Decimal) return { [TAG]: 'Decimal', scale: v.scale, value: v.value };
@@ -147,10 +154,17 @@ export function toThread(v: unknown): unknown {
   if (v instanceof Error) return { [TAG]: 'Error', error: serializeError(v) };
   if (v && typeof v === 'object' && !(v instanceof Uint8Array) && !(v instanceof Date)) {
     const out: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v)) out[k] = typeof x === 'function' ? undefined : toThread(x);
-    return out;
+    for (const [k, x] of Object.entries(v)) setOwn(out, k, typeof x === 'function' ? undefined : toThread(x));
+    return Object.hasOwn(out, TAG) ? { [TAG]: 'Escaped', value: out } : out;
   }
   return typeof v === 'function' ? undefined : v;
+}
+
+/** The entries of a plain object, each revived. */
+function reviveEntries(v: object): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) setOwn(out, k, revive(x));
+  return out;
 }
 
 /** Undoes {@link toThread}, and turns Uint8Arrays back into Buffers. */
@@ -158,13 +172,22 @@ export function revive(v: unknown): unknown {
   if (v instanceof Uint8Array) return Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength);
   if (Array.isArray(v)) return v.map(revive);
   if (v && typeof v === 'object' && !(v instanceof Date)) {
+    if (!Object.hasOwn(v, TAG)) return reviveEntries(v);
     const tagged = v as Record<string, unknown>;
-    if (tagged[TAG] === 'Decimal') return new Decimal(tagged.scale as number, tagged.value as number);
-    if (tagged[TAG] === 'TypedValue') return new TypedValue(tagged.type as NumericFieldType, tagged.value as number);
-    if (tagged[TAG] === 'Error') return deserializeError(tagged.error as SerializedError);
-    const out: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v)) out[k] = revive(x);
-    return out;
+    switch (tagged[TAG]) {
+      case 'Decimal':
+        return new Decimal(tagged.scale as number, tagged.value as number);
+      case 'TypedValue':
+        return new TypedValue(tagged.type as NumericFieldType, tagged.value as number);
+      case 'Error':
+        return deserializeError(tagged.error as SerializedError);
+      case 'Escaped':
+        // The user's own object: its tag key is data, its values were prepared one by one.
+        return reviveEntries(tagged.value as object);
+      default:
+        // Not made by toThread (which escapes every user object with the key): plain data.
+        return reviveEntries(v);
+    }
   }
   return v;
 }

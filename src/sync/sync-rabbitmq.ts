@@ -1,5 +1,4 @@
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { inspect } from 'node:util';
 import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from 'node:worker_threads';
 import type { AsyncRabbitMQOptions, ClientState } from '../client/async-rabbitmq.js';
 import type { RabbitMQConfig } from '../client/config.js';
@@ -10,37 +9,20 @@ import type { BasicConsumeOptions, Delivery, GetMessage } from '../connection/ch
 import { WarrenError } from '../protocol/errors.js';
 import type { FieldTable } from '../protocol/field-table.js';
 import type { BasicProperties } from '../protocol/spec.js';
-import { deserializeError, revive, type SyncLogRecord, type SyncResponse, toThread } from './messages.js';
+import {
+  deserializeError,
+  revive,
+  type SerializedError,
+  type SyncLogRecord,
+  type SyncResponse,
+  toThread,
+} from './messages.js';
+import { bootstrap, exitError, STARTED, WAKE, workerLocation } from './worker-bootstrap.js';
 
 /** Options of {@link SyncRabbitMQ}: those of AsyncRabbitMQ, plus how long one blocking call may take. */
 export interface SyncRabbitMQOptions extends AsyncRabbitMQOptions {
   /** Longest a blocking call waits for the worker before throwing (ms). Default 120 000. */
   callTimeoutMs?: number;
-}
-
-/** Where the worker's code is: the built sibling file, or the TypeScript source (run through tsx). */
-function workerLocation(): { url: URL; fromSource: boolean } {
-  const here = import.meta.url;
-  for (const name of ['sync-worker.js', 'sync-worker.cjs']) {
-    const url = new URL(`./${name}`, here);
-    if (!here.endsWith('.ts') && existsSync(fileURLToPath(url))) return { url, fromSource: false };
-  }
-  return { url: new URL('./worker.ts', here), fromSource: true };
-}
-
-/**
- * The worker's first code: loads the worker module and, if that fails, answers the blocked caller with
- * the failure (request id -1) instead of leaving it waiting for a worker that is gone.
- */
-function bootstrap(url: URL, fromSource: boolean): string {
-  const register = fromSource ? "const { register } = await import('tsx/esm/api'); register();" : '';
-  return `
-const { workerData } = require('node:worker_threads');
-(async () => { ${register} await import(${JSON.stringify(url.href)}); })().catch((err) => {
-  workerData.replies.postMessage({ id: -1, ok: false, error: { name: 'WarrenError', code: 'ERR_SYNC_WORKER', message: 'the SyncRabbitMQ worker failed to start: ' + (err && err.message), stack: err && err.stack } });
-  Atomics.store(workerData.signal, 0, 1);
-  Atomics.notify(workerData.signal, 0);
-});`;
 }
 
 /**
@@ -52,6 +34,11 @@ const { workerData } = require('node:worker_threads');
  * call is answered, so reconnects and heartbeats keep running while the caller waits. Blocking the main
  * thread also blocks its own event loop: use it where that is acceptable. Call {@link close} (or
  * `disconnect()`) when done, or the worker keeps the process alive.
+ *
+ * The worker starts under whatever flags the process was started with (`--input-type=module`, `-e`,
+ * `--import` loaders, `--require` preloads). If it cannot start, the constructor throws a WarrenError
+ * with code `ERR_SYNC_WORKER_START`; if it exits or crashes, the blocked call and every later one throw
+ * `ERR_SYNC_WORKER_EXIT` naming the exit code and the crash (`disconnect()` and `close()` stay quiet).
  *
  * @example
  * ```ts
@@ -68,10 +55,13 @@ export class SyncRabbitMQ {
   private worker: Worker | undefined;
   private readonly replies: MessagePort;
   private readonly logs: MessagePort;
-  private readonly signal = new Int32Array(new SharedArrayBuffer(4));
+  /** Shared with the worker: see {@link WAKE} and {@link STARTED}. */
+  private readonly signal = new Int32Array(new SharedArrayBuffer(8));
   private readonly logger: Logger | undefined;
   private readonly callTimeoutMs: number;
   private nextId = 1;
+  /** Why the worker ended on its own; every call after that throws it. */
+  private ended: SerializedError | undefined;
 
   constructor(config: RabbitMQConfig = {}, options: SyncRabbitMQOptions = {}) {
     const { logger, callTimeoutMs, ...rest } = options;
@@ -82,19 +72,39 @@ export class SyncRabbitMQ {
     this.replies = replies.port1;
     this.logs = logs.port1;
     const { url, fromSource } = workerLocation();
-    this.worker = new Worker(bootstrap(url, fromSource), {
-      eval: true,
-      workerData: {
-        config: toThread(config),
-        options: toThread(rest),
-        replies: replies.port2,
-        logs: logs.port2,
-        signal: this.signal,
-      },
-      transferList: [replies.port2, logs.port2],
+    let worker: Worker;
+    try {
+      worker = new Worker(bootstrap(url, fromSource), {
+        eval: true,
+        workerData: {
+          config: toThread(config),
+          options: toThread(rest),
+          replies: replies.port2,
+          logs: logs.port2,
+          signal: this.signal,
+        },
+        transferList: [replies.port2, logs.port2],
+      });
+    } catch (err) {
+      // E.g. the permission model without --allow-worker.
+      this.replies.close();
+      this.logs.close();
+      throw new WarrenError(`the SyncRabbitMQ worker could not be created: ${(err as Error).message}`, {
+        code: 'ERR_SYNC_WORKER_START',
+        cause: err,
+      });
+    }
+    this.worker = worker;
+    // Seen when the event loop runs between calls; a blocked call learns of the end by itself (callWithin).
+    let crash: unknown;
+    worker.on('error', (err) => {
+      crash = err;
+    });
+    worker.on('exit', (code) => {
+      if (this.worker === worker) this.end(exitError(code, crash));
     });
     // Between calls nothing needs the worker to keep this process alive; calls block on it anyway.
-    this.worker.unref();
+    worker.unref();
     this.replies.unref();
     this.logs.unref();
     // Validation errors of the config surface here, as they do from AsyncRabbitMQ's constructor.
@@ -111,7 +121,7 @@ export class SyncRabbitMQ {
     this.call('connect');
   }
 
-  /** Waits for confirms, closes the connection and ends the worker. Idempotent. */
+  /** Waits for confirms, closes the connection and ends the worker. Idempotent; quiet once the worker ended. */
   disconnect(): void {
     if (!this.worker) return;
     try {
@@ -128,6 +138,23 @@ export class SyncRabbitMQ {
     if (worker) void worker.terminate();
     this.replies.close();
     this.logs.close();
+  }
+
+  /** The worker ended on its own: remember why, and release what is left of it. */
+  private end(why: SerializedError): void {
+    this.ended ??= why;
+    this.close();
+  }
+
+  /** A fresh error for a call after the worker ended (same code and message every time). */
+  private endedFailure(): Error {
+    return deserializeError(this.ended!);
+  }
+
+  /** Shows the state, never the settings (their URLs carry credentials). */
+  [inspect.custom](): string {
+    const worker = this.ended ? `ended (${this.ended.code})` : this.worker ? 'running' : 'closed';
+    return `SyncRabbitMQ { worker: ${worker}, callTimeoutMs: ${this.callTimeoutMs} }`;
   }
 
   declareInfrastructure(): void {
@@ -166,10 +193,11 @@ export class SyncRabbitMQ {
 
   /** @internal {@link call} with its own time limit (a pull that may wait longer than a normal call). */
   callWithin(timeoutMs: number, op: string, ...args: unknown[]): unknown {
+    if (this.ended) throw this.endedFailure();
     const worker = this.worker;
     if (!worker) throw new ClientClosedError(`SyncRabbitMQ is closed: cannot ${op}`);
     const id = this.nextId++;
-    Atomics.store(this.signal, 0, 0);
+    Atomics.store(this.signal, WAKE, 0);
     worker.postMessage({ id, op, args: toThread(args) });
     const deadline = Date.now() + timeoutMs;
     let reply: SyncResponse | undefined;
@@ -178,19 +206,31 @@ export class SyncRabbitMQ {
       if (got) {
         reply = got.message as SyncResponse;
         if (reply.id === id) break;
-        if (reply.id === -1) {
-          this.close();
-          if (!reply.ok) throw deserializeError(reply.error);
+        if (reply.id === -1 && !reply.ok) {
+          // The worker failed to start or is exiting: it said why.
+          this.replayLogs();
+          this.end(reply.error);
+          throw this.endedFailure();
         }
         continue; // the answer to an earlier call that timed out
       }
       const left = deadline - Date.now();
       if (left <= 0) break;
-      Atomics.wait(this.signal, 0, 0, Math.min(left, 1000));
-      Atomics.store(this.signal, 0, 0);
+      Atomics.wait(this.signal, WAKE, 0, Math.min(left, 1000));
+      Atomics.store(this.signal, WAKE, 0);
     }
     this.replayLogs();
     if (reply?.id !== id) {
+      if (Atomics.load(this.signal, STARTED) === 0) {
+        // It never ran a line of its own (e.g. a --require preload threw in the worker thread).
+        this.end({
+          name: 'WarrenError',
+          code: 'ERR_SYNC_WORKER_START',
+          message: `the SyncRabbitMQ worker did not start within ${timeoutMs} ms`,
+          recoverable: false,
+        });
+        throw this.endedFailure();
+      }
       throw new WarrenError(`SyncRabbitMQ: ${op} got no answer within ${timeoutMs} ms`, {
         code: 'ERR_SYNC_TIMEOUT',
       });
@@ -200,6 +240,7 @@ export class SyncRabbitMQ {
   }
 
   private status(): { isConnected: boolean; isReady: boolean; state: ClientState } {
+    if (this.ended) throw this.endedFailure();
     if (!this.worker) return { isConnected: false, isReady: false, state: 'idle' };
     return this.call('status') as { isConnected: boolean; isReady: boolean; state: ClientState };
   }

@@ -158,6 +158,22 @@ const CHANNEL_METHODS = new Set([
   'close',
 ]);
 
+/**
+ * Test hooks (only with WARREN_SYNC_TEST_HOOKS=1 in the environment): end this thread the ways a bug or
+ * a crash would, after `delayMs`, so tests can check what the blocked caller sees; or never answer.
+ */
+function testHook(op: string, args: unknown[]): Promise<unknown> | undefined {
+  if (op === '__hangForTest') return new Promise(() => {});
+  const [kind, delayMs, code] = args as ['exit' | 'throw' | 'reject', number, number?];
+  setTimeout(() => {
+    if (kind === 'exit') process.exit(code ?? 1);
+    const err = new Error('worker crash requested by a test');
+    if (kind === 'throw') throw err;
+    void Promise.reject(err);
+  }, delayMs);
+  return undefined;
+}
+
 async function handle(op: string, args: unknown[]): Promise<unknown> {
   if (client === undefined) throw startError;
   const mq = client;
@@ -207,6 +223,10 @@ async function handle(op: string, args: unknown[]): Promise<unknown> {
       const [id, consumerTag] = args as [number, string];
       return cancel(id, consumerTag);
     }
+    case '__crashForTest':
+    case '__hangForTest':
+      if (process.env.WARREN_SYNC_TEST_HOOKS === '1') return testHook(op, args);
+      throw new Error(`unknown operation ${op}`);
     default:
       throw new Error(`unknown operation ${op}`);
   }

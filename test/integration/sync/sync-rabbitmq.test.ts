@@ -1,3 +1,4 @@
+import { inspect } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigValidationError } from '../../../src/client/config.js';
 import { ClientClosedError, UnroutableError } from '../../../src/client/errors.js';
@@ -20,7 +21,7 @@ afterAll(() => {
 describe('SyncRabbitMQ', () => {
   it('connects, publishes with confirms and reads back through a blocking channel', () => {
     const queue = uniqueName('sync');
-    const mq = client({ queues: [{ name: queue, durable: false }] }, { urls: brokerUrl() });
+    const mq = client({ queues: [{ name: queue, exclusive: true }] }, { urls: brokerUrl() });
     expect(mq.isConnected).toBe(false);
     mq.connect();
     expect(mq.isConnected).toBe(true);
@@ -30,7 +31,15 @@ describe('SyncRabbitMQ', () => {
     mq.publishMessage(
       queue,
       { n: 1 },
-      { headers: { price: new Decimal(2, 1999), big: 2n ** 40n, raw: Buffer.from([1, 2]) } },
+      {
+        headers: {
+          price: new Decimal(2, 1999),
+          big: 2n ** 40n,
+          raw: Buffer.from([1, 2]),
+          // A user table shaped like the thread marshalling's tag: it must stay a table both ways.
+          forged: { __warren_value: 'Decimal', scale: 2, value: 5 },
+        },
+      },
     );
     mq.publishMessage(queue, 'two');
     const ch = mq.getChannel();
@@ -46,6 +55,8 @@ describe('SyncRabbitMQ', () => {
     expect(headers.price).toEqual(new Decimal(2, 1999));
     expect(headers.big).toBe(2n ** 40n);
     expect(Buffer.isBuffer(headers.raw)).toBe(true);
+    expect(headers.forged).not.toBeInstanceOf(Decimal);
+    expect(headers.forged).toEqual({ __warren_value: 'Decimal', scale: 2, value: 5 });
     expect(ch.basicAck(first!.deliveryTag)).toBe(true);
 
     const second = ch.basicGet({ queue, noAck: true });
@@ -92,7 +103,7 @@ describe('SyncRabbitMQ', () => {
 
   it('consumes through a blocking loop: every message in order, acked, then the loop ends when idle', () => {
     const queue = uniqueName('sync-consume');
-    const mq = client({ queues: [{ name: queue, durable: false }] }, { urls: brokerUrl() });
+    const mq = client({ queues: [{ name: queue, exclusive: true }] }, { urls: brokerUrl() });
     mq.connect();
     for (let i = 0; i < 5; i++) mq.publishMessage(queue, `m${i}`);
     const ch = mq.getChannel();
@@ -114,7 +125,7 @@ describe('SyncRabbitMQ', () => {
 
   it('nextDelivery returns null on timeout; cancelling gives back what the consumer held unpulled', () => {
     const queue = uniqueName('sync-pull');
-    const mq = client({ queues: [{ name: queue, durable: false }] }, { urls: brokerUrl() });
+    const mq = client({ queues: [{ name: queue, exclusive: true }] }, { urls: brokerUrl() });
     mq.connect();
     const ch = mq.getChannel();
     ch.basicQos({ prefetchCount: 3 });
@@ -139,7 +150,7 @@ describe('SyncRabbitMQ', () => {
 
   it('a consumer cancelled by the broker (queue deleted) ends the loop with ERR_CONSUMER_CANCELLED', () => {
     const queue = uniqueName('sync-cancelled');
-    const mq = client({ queues: [{ name: queue, durable: false }] }, { urls: brokerUrl() });
+    const mq = client({ queues: [{ name: queue, exclusive: true }] }, { urls: brokerUrl() });
     mq.connect();
     mq.publishMessage(queue, 'only');
     const ch = mq.getChannel();
@@ -189,5 +200,21 @@ describe('SyncRabbitMQ', () => {
     const logged = JSON.stringify(lines, (_k, v) => (typeof v === 'bigint' ? String(v) : v));
     expect(logged).toContain('warren: connected to amqp://guest:***@');
     expect(logged).not.toContain('hunter2');
+  });
+
+  it('util.inspect shows the state, never the password of its URLs', () => {
+    const url = brokerUrl().replace('guest:guest@', 'guest:hunter2-inspect@');
+    const mq = client({}, { urls: [url, brokerUrl()], connectRetry: { attempts: 1, baseDelayMs: 10 } });
+    const shown = () => [inspect(mq), inspect(mq, { depth: Infinity, showHidden: true }), String(mq)];
+    for (const text of shown()) expect(text).not.toContain('hunter2');
+    expect(inspect(mq)).toBe('SyncRabbitMQ { worker: running, callTimeoutMs: 120000 }');
+    try {
+      mq.connect();
+    } catch {
+      // Whether the wrong password's URL or the next one answered, nothing may show it.
+    }
+    for (const text of shown()) expect(text).not.toContain('hunter2');
+    mq.close();
+    expect(inspect(mq)).toBe('SyncRabbitMQ { worker: closed, callTimeoutMs: 120000 }');
   });
 });
