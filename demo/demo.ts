@@ -160,12 +160,17 @@ async function demo(mq: AsyncRabbitMQ): Promise<void> {
   const ch = await mq.getChannel();
   stats.audited = (await ch.queueDeclare({ queue: names.audit, passive: true })).messageCount;
 
-  await mq.rpcServer<{ sku: string }, { sku: string; cents: number }>(names.pricing, async ({ sku }) => ({
-    sku,
-    cents: 999,
-  }));
+  const pricing = await mq.rpcServer<{ sku: string }, { sku: string; cents: number }>(
+    names.pricing,
+    async ({ sku }) => ({
+      sku,
+      cents: 999,
+    }),
+  );
   const t0 = performance.now();
   const price = await mq.rpc<{ cents: number }>(names.pricing, { sku: 'A1' }, { timeoutMs: 5000 });
+  // Stopped before cleanup: a consumer whose queue is deleted under it declares the queue again.
+  await pricing.stop();
   console.log(
     `\nrpc ${names.pricing} {"sku":"A1"} → ${JSON.stringify(price)} in ${(performance.now() - t0).toFixed(1)} ms`,
   );

@@ -161,7 +161,8 @@ export async function consume(
         }
         io.out(messageLine({ ...msg.fields, properties: msg.properties, body: msg.body }));
         msg.ack();
-        if (o.count !== undefined && ++seen >= o.count) done();
+        seen++;
+        if (o.count !== undefined && seen >= o.count) done();
       },
       { prefetch: Math.min(o.prefetch ?? 10, o.count ?? Number.POSITIVE_INFINITY), deadLetter: false, manual: true },
     );
