@@ -36,7 +36,7 @@ export function progressLine(label: string, done: number, total: number | undefi
  */
 export class Progress {
   private lastDraw = 0;
-  private lastPlain = 0;
+  private lastPlain: number | undefined;
   private drawn = false;
 
   constructor(
@@ -58,7 +58,7 @@ export class Progress {
     }
     const every = this.options.plainEveryMs;
     if (every === undefined) return;
-    if (!force && now - this.lastPlain < every) return;
+    if (!force && this.lastPlain !== undefined && now - this.lastPlain < every) return;
     this.sink.write(`${line}\n`);
     this.lastPlain = now;
   }
