@@ -5,7 +5,12 @@ import { defineConfig } from 'vitest/config';
 // alarms, run afterwards and one at a time (vitest.chaos.config.ts).
 export default defineConfig({
   test: {
-    include: ['test/unit/**/*.test.ts', 'test/hostile/**/*.test.ts', 'test/integration/**/*.test.ts'],
+    include: [
+      'test/unit/**/*.test.ts',
+      'test/hostile/**/*.test.ts',
+      'test/integration/**/*.test.ts',
+      'test/examples/**/*.test.ts',
+    ],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',

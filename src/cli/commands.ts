@@ -1,110 +1,60 @@
-import { readFileSync } from 'node:fs';
-import { AsyncRabbitMQ } from '../client/async-rabbitmq.js';
-import { type RabbitMQConfig, validateConfig } from '../client/config.js';
-import type { PublishMessageOptions } from '../client/message.js';
-import { redactUrl } from '../client/settings.js';
-import type { BasicProperties } from '../protocol/spec.js';
+/**
+ * The commands that inspect or change the broker one step at a time: ping, validate, declare, topology,
+ * get, consume, rpc, purge, delete. publish, bench and doctor have files of their own.
+ */
+import { redactUrl, validateConfig } from '../index.js';
+import { type ConnectOptions, client, toJson, withClient } from './client.js';
+import { loadConfig } from './config-file.js';
+import type { CliIO } from './io.js';
+import { toDot, toMermaid, topologyGraph } from './topology.js';
+import { UsageError } from './usage.js';
 
-/** Parsed command-line options shared by the commands. */
-export interface CliOptions {
-  url?: string;
-  exchange?: string;
-  header: string[];
-  contentType?: string;
-  json: boolean;
-  persistent: boolean;
-  mandatory: boolean;
-  count?: number;
-  prefetch?: number;
-  ack: boolean;
-  timeout?: number;
-}
-
-/** Where a command writes: stdout lines and stderr lines (injectable for tests). */
-export interface CliIO {
-  out(line: string): void;
-  err(line: string): void;
-  stdin(): Promise<Buffer>;
-  /** Resolves when the user interrupts (Ctrl-C). */
-  interrupted: Promise<void>;
-}
-
-/** A command-line mistake: printed with the usage, exit code 2. */
-export class UsageError extends Error {}
-
-function client(o: CliOptions, config: RabbitMQConfig = {}): AsyncRabbitMQ {
-  return new AsyncRabbitMQ(config, {
-    ...(o.url ? { urls: o.url } : {}),
-    connectionName: 'warren cli',
-    connectRetry: { attempts: 2, baseDelayMs: 200 },
-    connectionTimeout: 5000,
-  });
-}
-
-function readConfig(path: string | undefined): RabbitMQConfig {
-  if (!path) throw new UsageError('a config file is required');
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new UsageError(`cannot read ${path}: ${(err as Error).message}`);
-  }
-  try {
-    return JSON.parse(text) as RabbitMQConfig;
-  } catch (err) {
-    throw new UsageError(`${path} is not valid JSON: ${(err as Error).message}`);
-  }
-}
-
-function headers(pairs: string[]): Record<string, string> | undefined {
-  if (pairs.length === 0) return undefined;
-  const out: Record<string, string> = {};
-  for (const pair of pairs) {
-    const eq = pair.indexOf('=');
-    if (eq <= 0) throw new UsageError(`--header must be key=value, got ${JSON.stringify(pair)}`);
-    out[pair.slice(0, eq)] = pair.slice(eq + 1);
-  }
-  return out;
-}
-
-/** Renders a message as one JSON line: bodies as text when they are, else base64. */
-export function messageLine(m: {
+/** A delivered or fetched message, as the commands print it. */
+export interface PrintableMessage {
   routingKey: string;
   exchange: string;
   redelivered: boolean;
-  properties: BasicProperties;
+  properties: object;
   body: Buffer;
-}): string {
-  const text = m.body.toString('utf8');
-  const isText = Buffer.from(text, 'utf8').equals(m.body);
-  return JSON.stringify(
-    {
-      exchange: m.exchange,
-      routingKey: m.routingKey,
-      redelivered: m.redelivered,
-      properties: m.properties,
-      ...(isText ? { body: text } : { bodyBase64: m.body.toString('base64') }),
-    },
-    (_k, v) => (typeof v === 'bigint' ? v.toString() : v),
-  );
 }
 
-async function withClient<T>(mq: AsyncRabbitMQ, run: () => Promise<T>): Promise<T> {
-  await mq.connect();
-  try {
-    return await run();
-  } finally {
-    await mq.disconnect();
-  }
+/** A message as a plain object: the body as text when it is UTF-8, else as base64. */
+export function messageObject(m: PrintableMessage): Record<string, unknown> {
+  const text = m.body.toString('utf8');
+  const isText = Buffer.from(text, 'utf8').equals(m.body);
+  return {
+    exchange: m.exchange,
+    routingKey: m.routingKey,
+    redelivered: m.redelivered,
+    properties: m.properties,
+    ...(isText ? { body: text } : { bodyBase64: m.body.toString('base64') }),
+  };
+}
+
+/** A message as one JSON line (what `get` and `consume` print, and `publish --ndjson` reads back). */
+export function messageLine(m: PrintableMessage): string {
+  return toJson(messageObject(m));
 }
 
 /** `warren ping`: connects and reports what the broker said and what was negotiated. */
-export async function ping(o: CliOptions, io: CliIO): Promise<void> {
+export async function ping(o: ConnectOptions & { json: boolean }, io: CliIO): Promise<void> {
   const mq = client(o);
   await withClient(mq, async () => {
     const conn = mq.connection!;
     const p = conn.serverProperties;
-    io.out(`connected to ${mq.settings.urls.map(redactUrl).join(', ')}`);
+    const urls = mq.settings.urls.map(redactUrl);
+    if (o.json) {
+      io.out(
+        toJson({
+          ok: true,
+          urls,
+          server: { product: p.product, version: p.version, platform: p.platform },
+          negotiated: { frameMax: conn.frameMax, channelMax: conn.channelMax, heartbeat: conn.heartbeatSeconds },
+        }),
+      );
+      return;
+    }
+    io.out(`connected to ${urls.join(', ')}`);
     io.out(`server: ${String(p.product)} ${String(p.version)} (${String(p.platform)})`);
     io.out(
       `negotiated: frame_max ${conn.frameMax}, channel_max ${conn.channelMax}, heartbeat ${conn.heartbeatSeconds} s`,
@@ -112,81 +62,87 @@ export async function ping(o: CliOptions, io: CliIO): Promise<void> {
   });
 }
 
-/** `warren validate <config.json>`: checks a topology without connecting. */
-export function validate(path: string | undefined, io: CliIO): void {
-  const config = validateConfig(readConfig(path));
-  io.out(
-    `valid: ${config.exchanges.length} exchange(s), ${config.queues.length} queue(s), ${config.bindings.length} binding(s) in vhost ${config.vhost}`,
-  );
+function counts(c: { exchanges: unknown[]; queues: unknown[]; bindings: unknown[] }) {
+  return { exchanges: c.exchanges.length, queues: c.queues.length, bindings: c.bindings.length };
 }
 
-/** `warren declare <config.json>`: validates and declares a topology. */
-export async function declare(path: string | undefined, o: CliOptions, io: CliIO): Promise<void> {
-  const mq = client(o, readConfig(path));
+/** `warren validate <file>`: checks a topology without connecting. */
+export async function validate(path: string | undefined, o: { json: boolean }, io: CliIO): Promise<void> {
+  const config = validateConfig(await loadConfig(path));
+  const n = counts(config);
+  if (o.json) {
+    io.out(toJson({ valid: true, vhost: config.vhost, ...n }));
+    return;
+  }
+  io.out(`valid: ${n.exchanges} exchange(s), ${n.queues} queue(s), ${n.bindings} binding(s) in vhost ${config.vhost}`);
+}
+
+/** `warren declare <file>`: validates and declares a topology. */
+export async function declare(
+  path: string | undefined,
+  o: ConnectOptions & { json: boolean },
+  io: CliIO,
+): Promise<void> {
+  const mq = client(o, await loadConfig(path));
   await withClient(mq, async () => {
-    io.out(
-      `declared ${mq.config.exchanges.length} exchange(s), ${mq.config.queues.length} queue(s), ${mq.config.bindings.length} binding(s)`,
-    );
+    const n = counts(mq.config);
+    if (o.json) {
+      io.out(toJson({ declared: true, vhost: mq.config.vhost, ...n, serverNamedQueues: mq.serverNamedQueues }));
+      return;
+    }
+    io.out(`declared ${n.exchanges} exchange(s), ${n.queues} queue(s), ${n.bindings} binding(s)`);
     for (const name of mq.serverNamedQueues) io.out(`server-named queue: ${name}`);
   });
 }
 
-/** `warren publish <routingKey> [body]`: publishes one message (body from stdin when not given), confirmed. */
-export async function publish(
-  routingKey: string | undefined,
-  body: string | undefined,
-  o: CliOptions,
-  io: CliIO,
-): Promise<void> {
-  if (routingKey === undefined) throw new UsageError('publish needs a routing key');
-  const raw = body !== undefined ? Buffer.from(body) : await io.stdin();
-  let message: Buffer | Record<string, unknown> = raw;
-  if (o.json) {
-    try {
-      message = JSON.parse(raw.toString('utf8')) as Record<string, unknown>;
-    } catch (err) {
-      throw new UsageError(`--json: the body is not valid JSON: ${(err as Error).message}`);
-    }
-  }
-  const options: PublishMessageOptions = {
-    persistent: o.persistent,
-    mandatory: o.mandatory,
-    ...(o.exchange !== undefined ? { exchange: o.exchange } : {}),
-    ...(o.contentType !== undefined ? { contentType: o.contentType } : {}),
-  };
-  const h = headers(o.header);
-  if (h) options.headers = h;
-  const mq = client(o);
-  await withClient(mq, () => mq.publishMessage(routingKey, message, options));
-  io.out(
-    `published to exchange ${JSON.stringify(o.exchange ?? '')} with routing key ${JSON.stringify(routingKey)}: confirmed`,
-  );
+/** `warren topology <file>`: draws the topology (Mermaid or Graphviz dot) without connecting. */
+export async function topology(path: string | undefined, o: { format: string | undefined }, io: CliIO): Promise<void> {
+  const format = o.format ?? 'mermaid';
+  if (format !== 'mermaid' && format !== 'dot')
+    throw new UsageError(`--format must be mermaid or dot, got ${JSON.stringify(format)}`);
+  const graph = topologyGraph(validateConfig(await loadConfig(path)));
+  io.out(format === 'dot' ? toDot(graph) : toMermaid(graph));
 }
 
 /** `warren get <queue>`: fetches up to --count messages with basic.get, acking them with --ack. */
-export async function get(queue: string | undefined, o: CliOptions, io: CliIO): Promise<void> {
+export async function get(
+  queue: string | undefined,
+  o: ConnectOptions & { count?: number | undefined; ack: boolean; json: boolean },
+  io: CliIO,
+): Promise<void> {
   if (queue === undefined) throw new UsageError('get needs a queue');
   const mq = client(o);
   await withClient(mq, async () => {
-    const ch = await mq.getChannel();
+    const ch = await mq.connection!.createChannel();
     const limit = o.count ?? 1;
-    let n = 0;
+    const messages: Record<string, unknown>[] = [];
     let last = 0;
-    for (; n < limit; n++) {
-      const m = await ch.basicGet({ queue });
-      if (m === null) break;
-      io.out(messageLine(m));
-      last = m.deliveryTag;
-      if (o.ack) ch.basicAck(m.deliveryTag);
+    try {
+      while (messages.length < limit) {
+        const m = await ch.basicGet({ queue });
+        if (m === null) break;
+        const shown = messageObject(m);
+        messages.push(shown);
+        if (!o.json) io.out(toJson(shown));
+        last = m.deliveryTag;
+        if (o.ack) ch.basicAck(m.deliveryTag);
+      }
+      // Requeued only once all are fetched: requeued one by one, the first would be fetched again and again.
+      if (!o.ack && last > 0) ch.basicNack(last, { multiple: true, requeue: true });
+    } finally {
+      await ch.close().catch(() => {});
     }
-    // Requeued only once all are fetched: requeued one by one, the first would be fetched again and again.
-    if (!o.ack && last > 0) ch.basicNack(last, { multiple: true, requeue: true });
-    io.err(`${n} message(s)${o.ack ? ' (acked)' : ' (left in the queue)'}`);
+    if (o.json) io.out(toJson({ queue, count: messages.length, acked: o.ack, messages }));
+    else io.err(`${messages.length} message(s)${o.ack ? ' (acked)' : ' (left in the queue)'}`);
   });
 }
 
-/** `warren consume <queue>`: prints and acks messages until --count or Ctrl-C. */
-export async function consumeCommand(queue: string | undefined, o: CliOptions, io: CliIO): Promise<void> {
+/** `warren consume <queue>`: prints and acks messages until --count, SIGINT or SIGTERM. */
+export async function consume(
+  queue: string | undefined,
+  o: ConnectOptions & { count?: number | undefined; prefetch?: number | undefined },
+  io: CliIO,
+): Promise<void> {
   if (queue === undefined) throw new UsageError('consume needs a queue');
   const mq = client(o);
   await withClient(mq, async () => {
@@ -205,24 +161,34 @@ export async function consumeCommand(queue: string | undefined, o: CliOptions, i
         }
         io.out(messageLine({ ...msg.fields, properties: msg.properties, body: msg.body }));
         msg.ack();
-        if (o.count !== undefined && ++seen >= o.count) done();
+        seen++;
+        if (o.count !== undefined && seen >= o.count) done();
       },
       { prefetch: Math.min(o.prefetch ?? 10, o.count ?? Number.POSITIVE_INFINITY), deadLetter: false, manual: true },
     );
-    await Promise.race([finished, io.interrupted]);
+    const signalled = await Promise.race([finished.then(() => false), io.interrupted.then(() => true)]);
+    // stop() cancels first, then waits for in-flight handlers, so every message printed is also acked.
     await consumer.stop({ timeoutMs: 5000 });
+    if (signalled) io.err(`stopped after ${seen === 0 ? 'no' : seen} message(s)`);
   });
 }
 
 /** `warren rpc <routingKey> <body>`: calls an RPC server and prints the reply. */
-export async function rpcCommand(
+export async function rpc(
   routingKey: string | undefined,
   body: string | undefined,
-  o: CliOptions,
+  o: ConnectOptions & { json: boolean; timeout?: number | undefined; exchange?: string | undefined },
   io: CliIO,
 ): Promise<void> {
   if (routingKey === undefined || body === undefined) throw new UsageError('rpc needs a routing key and a body');
-  const payload = o.json ? (JSON.parse(body) as Record<string, unknown>) : body;
+  let payload: string | Record<string, unknown> = body;
+  if (o.json) {
+    try {
+      payload = JSON.parse(body) as Record<string, unknown>;
+    } catch (err) {
+      throw new UsageError(`--json: the body is not valid JSON: ${(err as Error).message}`);
+    }
+  }
   const mq = client(o);
   const reply = await withClient(mq, () =>
     mq.rpc(routingKey, payload, {
@@ -230,5 +196,50 @@ export async function rpcCommand(
       ...(o.exchange !== undefined ? { exchange: o.exchange } : {}),
     }),
   );
-  io.out(typeof reply === 'string' ? reply : Buffer.isBuffer(reply) ? reply.toString('utf8') : JSON.stringify(reply));
+  io.out(typeof reply === 'string' ? reply : Buffer.isBuffer(reply) ? reply.toString('utf8') : toJson(reply));
+}
+
+/** `warren purge <queue>`: removes the messages that are ready in a queue. */
+export async function purge(queue: string | undefined, o: ConnectOptions, io: CliIO): Promise<void> {
+  if (queue === undefined) throw new UsageError('purge needs a queue');
+  const mq = client(o);
+  await withClient(mq, async () => {
+    const ch = await mq.connection!.createChannel();
+    try {
+      const { messageCount } = await ch.queuePurge({ queue });
+      io.out(`purged ${messageCount} message(s) from queue ${JSON.stringify(queue)}`);
+    } finally {
+      await ch.close().catch(() => {});
+    }
+  });
+}
+
+/** `warren delete queue|exchange <name>`: deletes one entity, optionally only when unused / empty. */
+export async function remove(
+  kind: string | undefined,
+  name: string | undefined,
+  o: ConnectOptions & { ifUnused: boolean; ifEmpty: boolean },
+  io: CliIO,
+): Promise<void> {
+  if (kind !== 'queue' && kind !== 'exchange')
+    throw new UsageError(
+      `delete needs "queue" or "exchange", got ${kind === undefined ? 'nothing' : JSON.stringify(kind)}`,
+    );
+  if (name === undefined) throw new UsageError(`delete ${kind} needs a name`);
+  if (kind === 'exchange' && o.ifEmpty) throw new UsageError('--if-empty applies to queues only');
+  const mq = client(o);
+  await withClient(mq, async () => {
+    const ch = await mq.connection!.createChannel();
+    try {
+      if (kind === 'queue') {
+        const { messageCount } = await ch.queueDelete({ queue: name, ifUnused: o.ifUnused, ifEmpty: o.ifEmpty });
+        io.out(`deleted queue ${JSON.stringify(name)} (${messageCount} message(s) dropped)`);
+      } else {
+        await ch.exchangeDelete({ exchange: name, ifUnused: o.ifUnused });
+        io.out(`deleted exchange ${JSON.stringify(name)}`);
+      }
+    } finally {
+      await ch.close().catch(() => {});
+    }
+  });
 }

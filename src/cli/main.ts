@@ -2,137 +2,179 @@
 /**
  * The `warren` command. Connection settings come from --url or the environment (RABBITMQ_URL, or
  * RABBITMQ_HOST / RABBITMQ_PORT / RABBITMQ_DEFAULT_USER / RABBITMQ_DEFAULT_PASS / RABBITMQ_VHOST).
+ * Exit codes: 0 done, 1 failed (the broker refused, a check failed, a message was not confirmed),
+ * 2 the command line is wrong.
  */
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { WarrenError } from '../protocol/errors.js';
-import {
-  type CliIO,
-  type CliOptions,
-  consumeCommand,
-  declare,
-  get,
-  ping,
-  publish,
-  rpcCommand,
-  UsageError,
-  validate,
-} from './commands.js';
+import { VERSION } from '../index.js';
+import { bench } from './bench.js';
+import { consume, declare, get, ping, purge, remove, rpc, topology, validate } from './commands.js';
+import { doctor } from './doctor.js';
+import { explainFailure } from './failure.js';
+import type { CliIO } from './io.js';
+import { publish } from './publish.js';
+import { COMMANDS, type CommandSpec, commandHelp, globalHelp, synopsis } from './spec.js';
+import { positiveInt, positiveNumber, UsageError } from './usage.js';
 
-export const USAGE = `usage: warren <command> [options]
+type Values = Record<string, string | boolean | (string | boolean)[] | undefined>;
 
-commands:
-  ping                              connect; print the server and the negotiated limits
-  validate <config.json>            check a topology (RabbitMQConfig as JSON) without connecting
-  declare <config.json>             validate and declare a topology
-  publish <routingKey> [body]       publish one message (body from stdin if absent); waits for the confirm
-  get <queue>                       fetch messages with basic.get (--count N, --ack to remove them)
-  consume <queue>                   print messages as JSON lines until --count N or Ctrl-C
-  rpc <routingKey> <body>           call an RPC server over direct reply-to and print the reply
+const str = (v: Values, k: string) => v[k] as string | undefined;
+const flag = (v: Values, k: string) => v[k] === true;
 
-options:
-  --url URL                         amqp[s]://user:pass@host:port/vhost (default: from the environment)
-  --exchange NAME                   exchange to publish to (default "")
-  --header key=value                a message header (repeatable)
-  --content-type TYPE               content type of the published message
-  --json                            the body is JSON (sent as application/json)
-  --transient                       publish with delivery mode 1 (default persistent)
-  --no-mandatory                    do not fail when no queue is bound for the message
-  --count N                         messages to get/consume
-  --prefetch N                      prefetch for consume (default 10)
-  --ack                             ack messages fetched by get
-  --timeout MS                      rpc timeout (default 10000)
-  -h, --help                        this text`;
+async function run(c: CommandSpec, p: string[], v: Values, io: CliIO): Promise<number> {
+  const url = str(v, 'url');
+  const json = flag(v, 'json');
+  switch (c.name) {
+    case 'ping':
+      await ping({ url, json }, io);
+      return 0;
+    case 'doctor':
+      return doctor({ url, json }, io);
+    case 'validate':
+      await validate(p[0], { json }, io);
+      return 0;
+    case 'declare':
+      await declare(p[0], { url, json }, io);
+      return 0;
+    case 'topology':
+      await topology(p[0], { format: str(v, 'format') }, io);
+      return 0;
+    case 'publish':
+      return publish(
+        p[0],
+        p[1],
+        {
+          url,
+          exchange: str(v, 'exchange'),
+          header: (v.header as string[] | undefined) ?? [],
+          contentType: str(v, 'content-type'),
+          json,
+          persistent: !flag(v, 'transient'),
+          mandatory: !flag(v, 'no-mandatory'),
+          count: positiveInt('count', str(v, 'count')),
+          rate: positiveNumber('rate', str(v, 'rate')),
+          ndjson: flag(v, 'ndjson'),
+          file: str(v, 'file'),
+        },
+        io,
+      );
+    case 'get':
+      await get(p[0], { url, json, count: positiveInt('count', str(v, 'count')), ack: flag(v, 'ack') }, io);
+      return 0;
+    case 'consume':
+      await consume(
+        p[0],
+        { url, count: positiveInt('count', str(v, 'count')), prefetch: positiveInt('prefetch', str(v, 'prefetch')) },
+        io,
+      );
+      return 0;
+    case 'rpc':
+      await rpc(
+        p[0],
+        p[1],
+        { url, json, timeout: positiveInt('timeout', str(v, 'timeout')), exchange: str(v, 'exchange') },
+        io,
+      );
+      return 0;
+    case 'bench':
+      await bench(
+        {
+          url,
+          json,
+          size: positiveInt('size', str(v, 'size')) ?? 100,
+          count: positiveInt('count', str(v, 'count')) ?? 100_000,
+          consumers: positiveInt('consumers', str(v, 'consumers')) ?? 1,
+        },
+        io,
+      );
+      return 0;
+    case 'purge':
+      await purge(p[0], { url }, io);
+      return 0;
+    case 'delete':
+      await remove(p[0], p[1], { url, ifUnused: flag(v, 'if-unused'), ifEmpty: flag(v, 'if-empty') }, io);
+      return 0;
+    default:
+      throw new UsageError(`unknown command ${JSON.stringify(c.name)}`);
+  }
+}
 
-function positiveInt(name: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0)
-    throw new UsageError(`--${name} must be a positive integer, got ${JSON.stringify(v)}`);
-  return n;
+/** The most positionals each command takes: more is a usage error, not silently ignored. */
+function maxArgs(c: CommandSpec): number {
+  return c.args === '' ? 0 : c.args.split(' ').length;
 }
 
 /** Runs the CLI with `argv` (without node and the script); returns the exit code. */
 export async function main(argv: string[], io: CliIO): Promise<number> {
+  const at = argv.findIndex((a) => !a.startsWith('-'));
+  const name = at === -1 ? undefined : argv[at];
+  const command = COMMANDS.find((c) => c.name === name);
+  if (command === undefined) {
+    if (argv.includes('--version') || argv.includes('-v')) {
+      io.out(`warren ${VERSION} (node ${process.version})`);
+      return 0;
+    }
+    if (name === undefined && (argv.includes('--help') || argv.includes('-h'))) {
+      io.out(globalHelp());
+      return 0;
+    }
+    io.err(name === undefined ? 'warren: no command given' : `warren: unknown command ${JSON.stringify(name)}`);
+    io.err("usage: warren <command> [options]   (run 'warren --help' for the commands)");
+    return 2;
+  }
   try {
-    const { values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        url: { type: 'string' },
-        exchange: { type: 'string' },
-        header: { type: 'string', multiple: true },
-        'content-type': { type: 'string' },
-        json: { type: 'boolean' },
-        transient: { type: 'boolean' },
-        'no-mandatory': { type: 'boolean' },
-        count: { type: 'string' },
-        prefetch: { type: 'string' },
-        ack: { type: 'boolean' },
-        timeout: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-    const [command, a, b] = positionals;
-    if (values.help || command === undefined) {
-      io.out(USAGE);
-      return command === undefined && !values.help ? 2 : 0;
+    let values: Values;
+    let positionals: string[];
+    try {
+      ({ values, positionals } = parseArgs({
+        args: argv.filter((_a, i) => i !== at),
+        options: command.options,
+        allowPositionals: true,
+        strict: true,
+      }));
+    } catch (err) {
+      // parseArgs' messages are long and mention its own API: keep the first sentence.
+      throw new UsageError(
+        String((err as Error).message)
+          .split('. ')[0]!
+          .replace(/\.$/, ''),
+      );
     }
-    const o: CliOptions = {
-      header: values.header ?? [],
-      json: values.json ?? false,
-      persistent: !values.transient,
-      mandatory: !values['no-mandatory'],
-      ack: values.ack ?? false,
-    };
-    if (values.url !== undefined) o.url = values.url;
-    if (values.exchange !== undefined) o.exchange = values.exchange;
-    if (values['content-type'] !== undefined) o.contentType = values['content-type'];
-    const count = positiveInt('count', values.count);
-    if (count !== undefined) o.count = count;
-    const prefetch = positiveInt('prefetch', values.prefetch);
-    if (prefetch !== undefined) o.prefetch = prefetch;
-    const timeout = positiveInt('timeout', values.timeout);
-    if (timeout !== undefined) o.timeout = timeout;
-    switch (command) {
-      case 'ping':
-        await ping(o, io);
-        break;
-      case 'validate':
-        validate(a, io);
-        break;
-      case 'declare':
-        await declare(a, o, io);
-        break;
-      case 'publish':
-        await publish(a, b, o, io);
-        break;
-      case 'get':
-        await get(a, o, io);
-        break;
-      case 'consume':
-        await consumeCommand(a, o, io);
-        break;
-      case 'rpc':
-        await rpcCommand(a, b, o, io);
-        break;
-      default:
-        throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+    if (values.help) {
+      io.out(commandHelp(command));
+      return 0;
     }
-    return 0;
+    if (positionals.length > maxArgs(command))
+      throw new UsageError(
+        `too many arguments: ${positionals
+          .slice(maxArgs(command))
+          .map((a) => JSON.stringify(a))
+          .join(' ')}`,
+      );
+    return await run(command, positionals, values, io);
   } catch (err) {
-    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      io.err(`warren: ${(err as Error).message}\n\n${USAGE}`);
+    if (err instanceof UsageError) {
+      io.err(`warren ${command.name}: ${err.message}`);
+      io.err(`usage: ${synopsis(command)}   (run 'warren ${command.name} --help' for more)`);
       return 2;
     }
-    if (err instanceof WarrenError) io.err(`warren: ${err.code}: ${err.message}`);
-    else io.err(`warren: ${(err as Error)?.message ?? String(err)}`);
+    io.err(explainFailure(err));
     return 1;
   }
 }
 
 function processIO(): CliIO {
+  const interrupted = new Promise<void>((resolve) => {
+    const stop = (signal: NodeJS.Signals) => {
+      resolve();
+      // A second signal means "now": do not wait for in-flight messages any longer.
+      process.once(signal, () => process.exit(130));
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
   return {
     out: (line) => process.stdout.write(`${line}\n`),
     err: (line) => process.stderr.write(`${line}\n`),
@@ -141,7 +183,9 @@ function processIO(): CliIO {
       for await (const c of process.stdin) chunks.push(c as Buffer);
       return Buffer.concat(chunks);
     },
-    interrupted: new Promise((resolve) => process.once('SIGINT', () => resolve())),
+    stdinIsTTY: process.stdin.isTTY === true,
+    progress: process.stderr,
+    interrupted,
   };
 }
 
@@ -159,7 +203,8 @@ function invokedDirectly(): boolean {
 if (invokedDirectly()) {
   main(process.argv.slice(2), processIO()).then((code) => {
     process.exitCode = code;
-    // A pending SIGINT listener must not keep the process alive once the command is done.
+    // Pending signal listeners must not keep the process alive once the command is done.
     process.removeAllListeners('SIGINT');
+    process.removeAllListeners('SIGTERM');
   });
 }
