@@ -12,7 +12,11 @@ import config from '../../../tsup.config.js';
  */
 export async function buildPackage(): Promise<{ dir: string; remove: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'warren-built-'));
-  await build({ ...(config as Options), outDir: dir, dts: false, sourcemap: false, silent: true, config: false });
+  // The config is a list of builds (the library's ESM + CJS, the worker and CLI entries): build them all.
+  const builds = (Array.isArray(config) ? config : [config]) as Options[];
+  for (const options of builds) {
+    await build({ ...options, outDir: dir, dts: false, sourcemap: false, silent: true, config: false, clean: false });
+  }
   // The package is `"type": "module"`: its .js files are ES modules only inside such a package.
   await writeFile(join(dir, 'package.json'), JSON.stringify({ name: 'warren-built', type: 'module' }));
   return { dir, remove: () => rm(dir, { recursive: true, force: true }) };
