@@ -6,6 +6,9 @@ import { BufferWriter } from '../protocol/writer.js';
  * written to the stream once per tick, so a burst of publishes, acks and heartbeats costs one write.
  * When the stream's buffer is full (`write` returned false), {@link waitForDrain} lets callers hold
  * back until it drains instead of growing memory without bound.
+ *
+ * Ordering invariant: bytes reach the stream in the order they were encoded into {@link writer}. Every
+ * write path keeps it, which is what keeps each channel's frames in the order they were issued.
  */
 export class FrameOutput {
   readonly writer = new BufferWriter();
@@ -54,10 +57,14 @@ export class FrameOutput {
     if (!this.stream.write(bytes)) this.full = true;
   };
 
-  /** Writes chunks in order after whatever is pending (for bodies too large to copy). */
+  /**
+   * Writes chunks taken from {@link writer} (a body too large to copy, with the frames encoded before it),
+   * now. The chunks hold every byte encoded before them, so they go out first; `beforeFlush` hooks are not
+   * run here: what they encode comes after the chunks and goes with the flush already scheduled. Running
+   * them first would put their frames (a coalesced ack) ahead of earlier ones (a nack in the chunks).
+   */
   writeChunks(chunks: Buffer[]): void {
     if (this.closed) return;
-    this.flush();
     this.stream.cork();
     for (const c of chunks) if (!this.stream.write(c)) this.full = true;
     this.writes++;
