@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { ContentAssembler, type ContentMessage } from '../protocol/content.js';
-import { ChannelError, ConnectionError, errorFromClose, ProtocolError } from '../protocol/errors.js';
+import { ChannelError, ConnectionError, errorFromClose, ProtocolError, RpcTimeoutError } from '../protocol/errors.js';
 import type { FieldTable } from '../protocol/field-table.js';
 import { writeBasicAckFrame, writeMethodFrame, writePublish } from '../protocol/frame.js';
 import {
@@ -25,8 +25,15 @@ export interface ChannelHost {
   readonly frameMax: number;
   /** Longest an in-order ack is held to be batched, in ms (the `ackDelay` connect option). */
   readonly ackDelay: number;
+  /** Longest a synchronous method waits for its reply, in ms (the `rpcTimeoutMs` connect option). */
+  readonly rpcTimeoutMs: number;
   /** The channel finished closing; its id may be reused. */
   releaseChannel(id: number): void;
+  /**
+   * The channel closed without the broker's channel.close-ok (a call timed out): the id must not be reused,
+   * and frames still arriving for it are dropped, until the broker's close-ok (or close) for it arrives.
+   */
+  retireChannel(id: number): void;
   /** A protocol violation on this channel: the whole connection must close. */
   protocolError(err: ProtocolError): void;
 }
@@ -125,7 +132,8 @@ export class Channel extends EventEmitter<ChannelEvents> {
   private readonly consumers = new Map<string, (delivery: Delivery) => void>();
   private confirms: ConfirmTracker | null = null;
   private closeError: ChannelError | ConnectionError | undefined;
-  private closeWaiters: Array<() => void> = [];
+  private closeWaiters: Array<{ resolve(): void; reject(err: Error): void }> = [];
+  private closeTimer: NodeJS.Timeout | undefined;
   private flowIsActive = true;
   private readonly acks = new AckCoalescer();
   private readonly ackFlush: AckFlush;
@@ -138,7 +146,12 @@ export class Channel extends EventEmitter<ChannelEvents> {
     super();
     this.lifecycle = new Lifecycle();
     this.ackFlush = new AckFlush(host.output, host.ackDelay, () => this.writeOwedAck());
-    this.rpc = new RpcQueue((name, args) => this.send(name, args as never));
+    this.rpc = new RpcQueue(
+      (name, args) => this.send(name, args as never),
+      host.rpcTimeoutMs,
+      `channel ${id}`,
+      this.rpcTimedOut,
+    );
   }
 
   /** opening, open, closing or closed. */
@@ -429,7 +442,11 @@ export class Channel extends EventEmitter<ChannelEvents> {
     return true;
   }
 
-  /** Closes the channel; resolves when the broker confirmed. Idempotent. */
+  /**
+   * Closes the channel; resolves when the broker confirmed. Idempotent. When the broker does not answer
+   * within the `rpcTimeoutMs` connect option, the channel is closed anyway (its id is not reused until the
+   * broker's answer arrives) and this rejects with an {@link RpcTimeoutError}.
+   */
   async close(): Promise<void> {
     const state = this.lifecycle.state;
     if (state === 'closed') return;
@@ -440,6 +457,9 @@ export class Channel extends EventEmitter<ChannelEvents> {
       this.send('channel.close', { replyCode: 200, replyText: 'closed by client', classId: 0, methodId: 0 });
     } catch {
       // The connection is gone; finishing locally is all that is left.
+    }
+    if (this.lifecycle.state === 'closing') {
+      this.closeTimer = setTimeout(this.closeTimedOut, this.host.rpcTimeoutMs);
     }
     return this.waitClosed();
   }
@@ -634,12 +654,43 @@ export class Channel extends EventEmitter<ChannelEvents> {
 
   private waitClosed(): Promise<void> {
     if (this.lifecycle.state === 'closed') return RESOLVED;
-    return new Promise((resolve) => this.closeWaiters.push(resolve));
+    return new Promise((resolve, reject) => this.closeWaiters.push({ resolve, reject }));
   }
 
-  /** The one way a channel ends: settle everything, release the id, tell listeners. */
-  private finish(err: ChannelError | ConnectionError | undefined): void {
+  /** A synchronous method got no reply in time: the channel cannot tell a late reply from the next one. */
+  private readonly rpcTimedOut = (err: RpcTimeoutError): void => {
+    const state = this.lifecycle.state;
+    if (state === 'closed') return;
+    if (state !== 'closing') {
+      this.writeOwedAck(); // the deliveries they settle were handled; the broker takes them before channel.close
+      try {
+        this.send('channel.close', {
+          replyCode: 200,
+          replyText: `closed by client: ${err.methodName} got no reply`,
+          classId: 0,
+          methodId: 0,
+        });
+      } catch {
+        // The connection is gone; it releases the id itself.
+      }
+    }
+    this.finish(err, true);
+  };
+
+  /** channel.close got no close-ok in time. */
+  private readonly closeTimedOut = (): void => {
+    this.closeTimer = undefined;
+    this.finish(new RpcTimeoutError('channel.close', this.host.rpcTimeoutMs, `channel ${this.id}`), true);
+  };
+
+  /**
+   * The one way a channel ends: settle everything, release the id, tell listeners. `retire`: the broker has
+   * not confirmed the close, so the id stays reserved (see {@link ChannelHost.retireChannel}).
+   */
+  private finish(err: ChannelError | ConnectionError | undefined, retire = false): void {
     if (!this.lifecycle.move('closed')) return;
+    clearTimeout(this.closeTimer);
+    this.closeTimer = undefined;
     this.closeError = err;
     const failure =
       err ??
@@ -652,10 +703,16 @@ export class Channel extends EventEmitter<ChannelEvents> {
     this.assembler.reset();
     this.dropOwedAcks();
     this.consumers.clear();
-    this.host.releaseChannel(this.id);
+    if (retire) this.host.retireChannel(this.id);
+    else this.host.releaseChannel(this.id);
     const waiters = this.closeWaiters;
     this.closeWaiters = [];
-    for (const w of waiters) w();
+    // close() resolves once the channel is closed, unless its own channel.close timed out.
+    const closeFailed = err instanceof RpcTimeoutError && err.methodName === 'channel.close';
+    for (const w of waiters) {
+      if (closeFailed) w.reject(err);
+      else w.resolve();
+    }
     this.emit('close', err);
   }
 }

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
-import { ConnectionError, errorFromClose, ProtocolError, WarrenError } from '../protocol/errors.js';
+import { ConnectionError, errorFromClose, ProtocolError, RpcTimeoutError, WarrenError } from '../protocol/errors.js';
 import type { FieldTable } from '../protocol/field-table.js';
 import {
   FrameDecoder,
@@ -55,13 +55,15 @@ export class Connection extends EventEmitter<ConnectionEvents> implements Channe
   private readonly decoder: FrameDecoder;
   private heartbeat: Heartbeat | undefined;
   private readonly channels = new Map<number, Channel>();
+  /** Ids of channels closed without the broker's close-ok (see {@link retireChannel}). */
+  private readonly retired = new Set<number>();
   private nextChannelId = 1;
   private handshake: { resolve(): void; reject(err: Error): void; step: 'start' | 'tune' | 'open' } | undefined;
   private handshakeTimer: NodeJS.Timeout | undefined;
   private closeTimer: NodeJS.Timeout | undefined;
   private closeWaiters: Array<() => void> = [];
   private closeReason: ConnectionError | undefined;
-  private pendingSecret: { resolve(): void; reject(err: Error): void } | undefined;
+  private pendingSecret: { resolve(): void; reject(err: Error): void; timer: NodeJS.Timeout } | undefined;
   private blockedReason: string | undefined;
   private streamError: Error | undefined;
 
@@ -103,6 +105,11 @@ export class Connection extends EventEmitter<ConnectionEvents> implements Channe
     return this.options.ackDelay;
   }
 
+  /** @internal Longest a synchronous method waits for its reply (the `rpcTimeoutMs` option), in ms. */
+  get rpcTimeoutMs(): number {
+    return this.options.rpcTimeoutMs;
+  }
+
   /** opening, open, closing or closed. */
   get state(): LifecycleState {
     return this.lifecycle.state;
@@ -137,10 +144,28 @@ export class Connection extends EventEmitter<ConnectionEvents> implements Channe
     if (this.pendingSecret)
       return Promise.reject(new WarrenError('an update-secret is already in flight', { code: 'ERR_BUSY' }));
     return new Promise((resolve, reject) => {
-      this.pendingSecret = { resolve, reject };
+      const timer = setTimeout(this.secretTimedOut, this.options.rpcTimeoutMs);
+      this.pendingSecret = { resolve, reject, timer };
       this.send('connection.update-secret', { newSecret, reason });
     });
   }
+
+  /**
+   * No update-secret-ok in time. A late one could not be told apart from the answer to a later call, and a
+   * broker that answers nothing on channel 0 while heartbeating is broken: the connection closes.
+   */
+  private readonly secretTimedOut = (): void => {
+    const p = this.pendingSecret;
+    if (p === undefined) return;
+    this.pendingSecret = undefined;
+    const err = new RpcTimeoutError('connection.update-secret', this.options.rpcTimeoutMs, 'the connection');
+    p.reject(err);
+    const failure = new ConnectionError(err.message, { code: err.code, recoverable: true, cause: err });
+    this.beginClose(
+      { replyCode: 200, replyText: 'closed by client: update-secret got no reply', classId: 0, methodId: 0 },
+      failure,
+    );
+  };
 
   /**
    * Closes the connection cleanly: connection.close, then waits (up to 5 s) for close-ok. Every channel
@@ -160,6 +185,12 @@ export class Connection extends EventEmitter<ConnectionEvents> implements Channe
   /** @internal */
   releaseChannel(id: number): void {
     this.channels.delete(id);
+  }
+
+  /** @internal The channel gave up waiting for the broker: keep its id out of use until the broker answers. */
+  retireChannel(id: number): void {
+    this.channels.delete(id);
+    this.retired.add(id);
   }
 
   /** @internal A protocol violation: close the connection with the violation's reply code. */
@@ -269,7 +300,8 @@ export class Connection extends EventEmitter<ConnectionEvents> implements Channe
   private readonly inbound: FrameSink = {
     method: (id, method) => {
       try {
-        if (id !== 0) this.channelFor(id, 'method')?.onMethodFrame(method);
+        if (this.retired.has(id)) this.onRetiredMethod(id, method);
+        else if (id !== 0) this.channelFor(id, 'method')?.onMethodFrame(method);
         else if (this.lifecycle.state !== 'closed') this.onConnectionMethod(method);
       } catch (err) {
         this.frameFailed(err);
@@ -277,6 +309,7 @@ export class Connection extends EventEmitter<ConnectionEvents> implements Channe
     },
     header: (id, bodySize, properties) => {
       try {
+        if (this.retired.has(id)) return;
         this.channelFor(id, 'content header')?.onHeaderFrame(bodySize, properties);
       } catch (err) {
         this.frameFailed(err);
@@ -284,6 +317,7 @@ export class Connection extends EventEmitter<ConnectionEvents> implements Channe
     },
     body: (id, payload) => {
       try {
+        if (this.retired.has(id)) return;
         this.channelFor(id, 'content body')?.onBodyFrame(payload);
       } catch (err) {
         this.frameFailed(err);
@@ -306,6 +340,18 @@ export class Connection extends EventEmitter<ConnectionEvents> implements Channe
     const channel = this.channels.get(id);
     if (channel === undefined) throw new ProtocolError(505, `frame for channel ${id}, which is not open`);
     return channel;
+  }
+
+  /**
+   * A method for a retired channel: a late reply, a delivery sent before the broker saw our channel.close.
+   * Dropped; the broker's close-ok (or its own close, answered) frees the id.
+   */
+  private onRetiredMethod(id: number, m: Method): void {
+    if (m.name === 'channel.close-ok') this.retired.delete(id);
+    else if (m.name === 'channel.close') {
+      if (this.lifecycle.state === 'open') this.send('channel.close-ok', {}, id);
+      this.retired.delete(id);
+    }
   }
 
   /** Whatever a frame handler throws closes the connection with a protocol error. */
@@ -349,6 +395,7 @@ export class Connection extends EventEmitter<ConnectionEvents> implements Channe
         if (this.pendingSecret) {
           const p = this.pendingSecret;
           this.pendingSecret = undefined;
+          clearTimeout(p.timer);
           p.resolve();
           return;
         }
@@ -424,8 +471,8 @@ export class Connection extends EventEmitter<ConnectionEvents> implements Channe
     }
   }
 
-  private send<N extends MethodName>(name: N, args: MethodInputs[N]): void {
-    writeMethodFrame(this.output.writer, 0, name, args);
+  private send<N extends MethodName>(name: N, args: MethodInputs[N], channel = 0): void {
+    writeMethodFrame(this.output.writer, channel, name, args);
     this.output.flushSoon();
   }
 
@@ -473,8 +520,12 @@ export class Connection extends EventEmitter<ConnectionEvents> implements Channe
       });
     for (const channel of [...this.channels.values()]) channel.connectionClosed(reason);
     this.channels.clear();
-    if (this.pendingSecret) this.pendingSecret.reject(reason);
+    if (this.pendingSecret) {
+      clearTimeout(this.pendingSecret.timer);
+      this.pendingSecret.reject(reason);
+    }
     this.pendingSecret = undefined;
+    this.retired.clear();
     const hs = this.handshake;
     this.handshake = undefined;
     this.emit('close', err);
@@ -494,7 +545,7 @@ export class Connection extends EventEmitter<ConnectionEvents> implements Channe
     for (let i = 0; i < max; i++) {
       const id = this.nextChannelId;
       this.nextChannelId = id >= max ? 1 : id + 1;
-      if (!this.channels.has(id)) return id;
+      if (!this.channels.has(id) && !this.retired.has(id)) return id;
     }
     throw new ConnectionError(`all ${max} channels are in use`, { code: 'ERR_CHANNELS_EXHAUSTED', recoverable: false });
   }

@@ -45,6 +45,12 @@ export interface ConnectOptions {
    * channel or connection closes. Default 5.
    */
   ackDelay?: number;
+  /**
+   * Longest a synchronous method (channel.open, queue.declare, basic.qos, basic.consume, channel.close,
+   * connection.update-secret...) waits for the broker's reply, in ms (1..2^31-1). Past it the call rejects
+   * with an `RpcTimeoutError` (code `ERR_RPC_TIMEOUT`) and its channel closes. Default 30000.
+   */
+  rpcTimeoutMs?: number;
 }
 
 /** The values used for options that are left out. */
@@ -61,6 +67,7 @@ export const DEFAULTS = {
   connectionTimeout: 10000,
   mechanism: 'PLAIN',
   ackDelay: 5,
+  rpcTimeoutMs: 30_000,
 } as const;
 
 /** Options with every default filled in. */
@@ -81,6 +88,7 @@ export interface ResolvedConnectOptions {
   stream: Duplex | undefined;
   signal: AbortSignal | undefined;
   ackDelay: number;
+  rpcTimeoutMs: number;
 }
 
 /** An option that is out of range or a URL that cannot be parsed. */
@@ -179,6 +187,7 @@ export function resolveConnectOptions(input: string | ConnectOptions = {}): Reso
     stream: o.stream,
     signal: o.signal,
     ackDelay: checkRange('ackDelay', o.ackDelay ?? DEFAULTS.ackDelay, 0, 1000),
+    rpcTimeoutMs: checkRange('rpcTimeoutMs', o.rpcTimeoutMs ?? DEFAULTS.rpcTimeoutMs, 1, 2 ** 31 - 1),
   };
 }
 
