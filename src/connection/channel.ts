@@ -504,8 +504,10 @@ export class Channel extends EventEmitter<ChannelEvents> {
 
   /** @internal The connection closed: fail everything with `err`. */
   connectionClosed(err: ConnectionError): void {
+    // Same class as the connection's error (a CloseTimeoutError stays one), so callers can tell why.
+    const Kind = err.constructor as typeof ConnectionError;
     this.finish(
-      new ConnectionError(`channel ${this.id} closed because its connection closed: ${err.message}`, {
+      new Kind(`channel ${this.id} closed because its connection closed: ${err.message}`, {
         code: err.code,
         replyCode: err.replyCode,
         replyText: err.replyText,

@@ -1,6 +1,13 @@
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
-import { ConnectionError, errorFromClose, ProtocolError, RpcTimeoutError, WarrenError } from '../protocol/errors.js';
+import {
+  CloseTimeoutError,
+  ConnectionError,
+  errorFromClose,
+  ProtocolError,
+  RpcTimeoutError,
+  WarrenError,
+} from '../protocol/errors.js';
 import type { FieldTable } from '../protocol/field-table.js';
 import {
   FrameDecoder,
@@ -15,11 +22,21 @@ import { FrameOutput } from './frame-output.js';
 import { negotiate, startOk, type Tuned } from './handshake.js';
 import { Heartbeat } from './heartbeat.js';
 import { Lifecycle, type LifecycleState } from './lifecycle.js';
-import { abortError, type ResolvedConnectOptions } from './options.js';
+import { abortError, ConnectOptionsError, type ResolvedConnectOptions } from './options.js';
 import type { SlabReads } from './slab-reads.js';
 
-/** How long close() waits for the broker's close-ok before dropping the socket. */
-const CLOSE_TIMEOUT_MS = 5000;
+/** How long a close waits for the broker's close-ok and the socket's release before destroying it. */
+export const DEFAULT_CLOSE_TIMEOUT_MS = 5000;
+
+/** Options of {@link Connection.close}. */
+export interface CloseOptions {
+  /**
+   * Longest the close may take, in ms (0..2^31-1; default {@link DEFAULT_CLOSE_TIMEOUT_MS}): waiting for the
+   * broker's close-ok and for the socket to finish writing. Past it the socket is destroyed, everything
+   * still pending fails with a `CloseTimeoutError` (code `ERR_CLOSE_TIMEOUT`), and close() resolves.
+   */
+  timeoutMs?: number;
+}
 
 /** Events a connection emits. A connection never emits `'error'`: failures arrive with `'close'`. */
 export interface ConnectionEvents {
@@ -61,6 +78,7 @@ export class Connection extends EventEmitter<ConnectionEvents> implements Channe
   private handshake: { resolve(): void; reject(err: Error): void; step: 'start' | 'tune' | 'open' } | undefined;
   private handshakeTimer: NodeJS.Timeout | undefined;
   private closeTimer: NodeJS.Timeout | undefined;
+  private closeDeadline = 0;
   private closeWaiters: Array<() => void> = [];
   private closeReason: ConnectionError | undefined;
   private pendingSecret: { resolve(): void; reject(err: Error): void; timer: NodeJS.Timeout } | undefined;
@@ -168,17 +186,35 @@ export class Connection extends EventEmitter<ConnectionEvents> implements Channe
   };
 
   /**
-   * Closes the connection cleanly: connection.close, then waits (up to 5 s) for close-ok. Every channel
-   * and pending operation is rejected with a ConnectionError. Idempotent; leaves no socket or timer.
+   * Closes the connection cleanly: connection.close, then waits for close-ok and for the socket to finish
+   * writing. Every channel and pending operation is rejected with a ConnectionError (code
+   * `ERR_CONNECTION_CLOSED`). Idempotent; leaves no socket or timer.
+   *
+   * Always settles within `timeoutMs` (default {@link DEFAULT_CLOSE_TIMEOUT_MS}), even when the broker has
+   * stopped reading (a resource alarm): then the socket is destroyed and what is still pending (channel
+   * calls, publisher confirms, publishes waiting for the socket to drain) rejects with a
+   * {@link CloseTimeoutError} (code `ERR_CLOSE_TIMEOUT`); close() itself resolves and the `'close'` event
+   * carries no error (the client asked for the close). A later call with a shorter deadline shortens the
+   * wait of an earlier one. Rejects with a `ConnectOptionsError` for a `timeoutMs` out of range.
+   *
+   * @example
+   * ```ts
+   * await conn.close({ timeoutMs: 2000 }); // at most 2 s, whatever the broker does
+   * ```
    */
-  async close(): Promise<void> {
+  async close(options: CloseOptions = {}): Promise<void> {
+    const timeoutMs = options.timeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
+    if (!Number.isInteger(timeoutMs) || timeoutMs < 0 || timeoutMs > 2 ** 31 - 1) {
+      throw new ConnectOptionsError(`close timeoutMs must be an integer 0..${2 ** 31 - 1}, got ${timeoutMs}`);
+    }
     const state = this.lifecycle.state;
-    if (state === 'closed') return;
+    if (state === 'closed' && this.stream.closed) return;
     if (state === 'open' || state === 'opening') {
       // Acks a channel still owes must reach the broker before connection.close, or they would be ignored.
       for (const channel of this.channels.values()) channel.flushOwedAck();
       this.beginClose({ replyCode: 200, replyText: 'closed by client', classId: 0, methodId: 0 }, undefined);
     }
+    this.armCloseDeadline(timeoutMs);
     return this.waitClosed();
   }
 
@@ -487,7 +523,31 @@ export class Connection extends EventEmitter<ConnectionEvents> implements Channe
       this.finish(failure);
       return;
     }
-    this.closeTimer = setTimeout(() => this.finish(failure), CLOSE_TIMEOUT_MS);
+    this.armCloseDeadline(DEFAULT_CLOSE_TIMEOUT_MS);
+  }
+
+  /**
+   * The close (close-ok, then the socket's release) must be over within `timeoutMs` from now; an earlier
+   * deadline already set stays. One timer for the whole close, cleared once the socket is released.
+   */
+  private armCloseDeadline(timeoutMs: number): void {
+    if (this.lifecycle.state === 'closed' && this.stream.closed) return;
+    const deadline = Date.now() + timeoutMs;
+    if (this.closeTimer !== undefined && this.closeDeadline <= deadline) return;
+    clearTimeout(this.closeTimer);
+    this.closeDeadline = deadline;
+    this.closeTimer = setTimeout(() => this.closeExpired(timeoutMs), timeoutMs);
+  }
+
+  /** The close did not finish in time (the broker does not answer, or does not read): drop the socket. */
+  private closeExpired(timeoutMs: number): void {
+    this.closeTimer = undefined;
+    const waitingFor = this.lifecycle.state === 'closed' ? 'the socket to finish writing' : 'connection.close-ok';
+    const forced = new CloseTimeoutError(
+      `connection to ${this.options.hostname}:${this.options.port} closed by force: no ${waitingFor} within ${timeoutMs} ms${this.blockedReason === undefined ? '' : ` (the broker blocked the connection: ${this.blockedReason})`}`,
+    );
+    if (this.lifecycle.state !== 'closed') this.finish(this.closeReason, forced);
+    this.stream.destroy();
   }
 
   private waitClosed(): Promise<void> {
@@ -498,26 +558,35 @@ export class Connection extends EventEmitter<ConnectionEvents> implements Channe
     });
   }
 
-  /** The one way a connection ends: stop timers, fail channels and waiters, release the socket. */
-  private finish(err: ConnectionError | undefined): void {
+  /**
+   * The one way a connection ends: stop timers, fail channels and waiters, release the socket. `err` is
+   * what the connection failed with (undefined: the client closed it); `forced`, set when a close ran out
+   * of time, is what pending operations fail with instead of the plain "closed by the client".
+   */
+  private finish(err: ConnectionError | undefined, forced?: CloseTimeoutError): void {
     if (this.lifecycle.state === 'closed') return;
     this.lifecycle.move('closed');
     clearTimeout(this.handshakeTimer);
-    clearTimeout(this.closeTimer);
     this.heartbeat?.stop();
-    this.output.close();
-    this.stream.off('data', this.onData);
-    this.reads?.detach();
-    // Errors after this point (e.g. EPIPE while ending) have nobody to tell; keep them from crashing.
-    this.stream.on('error', () => {});
-    if (err) this.stream.destroy();
-    else this.stream.end(() => this.stream.destroy());
     const reason =
       err ??
+      forced ??
       new ConnectionError('the connection was closed by the client', {
         code: 'ERR_CONNECTION_CLOSED',
         recoverable: false,
       });
+    const clean = err === undefined && forced === undefined;
+    this.output.close(clean ? undefined : reason);
+    this.stream.off('data', this.onData);
+    this.reads?.detach();
+    // Errors after this point (e.g. EPIPE while ending) have nobody to tell; keep them from crashing.
+    this.stream.on('error', () => {});
+    if (clean) {
+      // end() calls back only once everything written has been flushed: a broker that stopped reading
+      // would keep the socket forever, so the close deadline (armed here if no close() armed it) still runs.
+      this.stream.end(() => this.stream.destroy());
+      this.armCloseDeadline(DEFAULT_CLOSE_TIMEOUT_MS);
+    } else this.stream.destroy();
     for (const channel of [...this.channels.values()]) channel.connectionClosed(reason);
     this.channels.clear();
     if (this.pendingSecret) {
@@ -531,6 +600,8 @@ export class Connection extends EventEmitter<ConnectionEvents> implements Channe
     this.emit('close', err);
     // close() resolves, and a failed handshake rejects, once the socket is really gone: no handle outlives them.
     const released = () => {
+      clearTimeout(this.closeTimer);
+      this.closeTimer = undefined;
       hs?.reject(reason);
       const waiters = this.closeWaiters;
       this.closeWaiters = [];

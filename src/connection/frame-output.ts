@@ -16,7 +16,7 @@ export class FrameOutput {
   writes = 0;
   private flushQueued = false;
   private beforeFlushHooks: Array<() => void> = [];
-  private drainWaiters: Array<() => void> = [];
+  private drainWaiters: Array<{ resolve(): void; reject(err: Error): void }> = [];
   private full = false;
   private closed = false;
 
@@ -71,25 +71,38 @@ export class FrameOutput {
     process.nextTick(() => this.stream.uncork());
   }
 
-  /** Resolves once the stream has drained (at once if it is not full). */
+  /**
+   * Resolves once the stream has drained (at once if it is not full); rejects when the output is closed
+   * with a failure first (see {@link close}).
+   */
   waitForDrain(): Promise<void> {
     if (!this.full || this.closed) return Promise.resolve();
-    return new Promise((resolve) => this.drainWaiters.push(resolve));
+    return new Promise((resolve, reject) => this.drainWaiters.push({ resolve, reject }));
   }
 
-  /** Stops writing and releases everyone waiting for a drain. */
-  close(): void {
+  /**
+   * Stops writing and releases everyone waiting for a drain: they resolve when the close is clean (the
+   * peer confirmed it, so it read everything written before), and reject with `failure` otherwise (what
+   * they wrote may never have left this process).
+   */
+  close(failure?: Error): void {
     if (this.closed) return;
     this.flush();
     this.closed = true;
     this.stream.removeListener('drain', this.onDrain);
-    this.onDrain();
+    this.full = false;
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const w of waiters) {
+      if (failure) w.reject(failure);
+      else w.resolve();
+    }
   }
 
   private readonly onDrain = (): void => {
     this.full = false;
     const waiters = this.drainWaiters;
     this.drainWaiters = [];
-    for (const w of waiters) w();
+    for (const w of waiters) w.resolve();
   };
 }
