@@ -1,6 +1,13 @@
 import { EventEmitter } from 'node:events';
 import { ContentAssembler, type ContentMessage } from '../protocol/content.js';
-import { ChannelError, ConnectionError, errorFromClose, ProtocolError, RpcTimeoutError } from '../protocol/errors.js';
+import {
+  ChannelError,
+  ConnectionError,
+  type DecodeError,
+  errorFromClose,
+  ProtocolError,
+  RpcTimeoutError,
+} from '../protocol/errors.js';
 import type { FieldTable } from '../protocol/field-table.js';
 import { writeBasicAckFrame, writeMethodFrame, writePublish } from '../protocol/frame.js';
 import {
@@ -45,8 +52,26 @@ export interface Delivery {
   redelivered: boolean;
   exchange: string;
   routingKey: string;
+  /** `{}` when {@link decodeError} is set. */
   properties: BasicProperties;
   body: Buffer;
+  /**
+   * Set (a {@link DecodeError}, code `ERR_DECODE_PROPERTIES`, `cause` the decoder's ProtocolError) when the
+   * content header could not be decoded: a header value of an unknown type, a table longer than its frame...
+   * The message still arrives, with its raw `body` and `properties: {}`, so one bad message fails alone
+   * instead of closing the connection (which would only bring it back, again and again). Such a message is
+   * not what its sender meant: dead-letter it (nack without requeue) rather than process it. Undefined for
+   * every message that decoded.
+   *
+   * @example
+   * ```ts
+   * ch.basicConsume({ queue: 'jobs' }, (d) => {
+   *   if (d.decodeError) return ch.basicNack(d.deliveryTag, { requeue: false }); // to the dead-letter exchange
+   *   handle(d);
+   * });
+   * ```
+   */
+  decodeError?: DecodeError;
 }
 
 /** A message fetched with basic.get. */
@@ -59,6 +84,8 @@ export interface GetMessage {
   messageCount: number;
   properties: BasicProperties;
   body: Buffer;
+  /** As {@link Delivery.decodeError}. */
+  decodeError?: DecodeError;
 }
 
 /** A mandatory message the broker could not route, sent back with basic.return. */
@@ -69,6 +96,8 @@ export interface ReturnedMessage {
   routingKey: string;
   properties: BasicProperties;
   body: Buffer;
+  /** As {@link Delivery.decodeError}. */
+  decodeError?: DecodeError;
 }
 
 /** Options of {@link Channel.basicPublish}. */
@@ -394,6 +423,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
       messageCount: m.messageCount,
       properties: reply.properties,
       body: reply.body,
+      decodeError: reply.decodeError,
     };
   }
 
@@ -484,9 +514,9 @@ export class Channel extends EventEmitter<ChannelEvents> {
   }
 
   /** @internal A content header frame for this channel. */
-  onHeaderFrame(bodySize: number, properties: BasicProperties): void {
+  onHeaderFrame(bodySize: number, properties: BasicProperties, decodeError?: DecodeError): void {
     if (this.lifecycle.state === 'closing') return;
-    const message = this.assembler.header(bodySize, properties);
+    const message = this.assembler.header(bodySize, properties, decodeError);
     if (message !== null) this.onContent(message);
   }
 
@@ -611,6 +641,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
         routingKey: m.routingKey,
         properties: message.properties,
         body: message.body,
+        decodeError: message.decodeError,
       };
       const consumer = this.consumers.get(m.consumerTag);
       if (consumer === undefined) {
@@ -633,6 +664,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
         routingKey: m.routingKey,
         properties: message.properties,
         body: message.body,
+        decodeError: message.decodeError,
       });
     } else if (!this.rpc.reply(m.name, message)) {
       throw new ProtocolError(505, `unexpected ${m.name} on channel ${this.id}`);

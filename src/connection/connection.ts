@@ -343,10 +343,10 @@ export class Connection extends EventEmitter<ConnectionEvents> implements Channe
         this.frameFailed(err);
       }
     },
-    header: (id, bodySize, properties) => {
+    header: (id, bodySize, properties, decodeError) => {
       try {
         if (this.retired.has(id)) return;
-        this.channelFor(id, 'content header')?.onHeaderFrame(bodySize, properties);
+        this.channelFor(id, 'content header')?.onHeaderFrame(bodySize, properties, decodeError);
       } catch (err) {
         this.frameFailed(err);
       }
