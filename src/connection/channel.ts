@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { type InspectOptions, inspect } from 'node:util';
 import { ContentAssembler, type ContentMessage } from '../protocol/content.js';
 import {
   ChannelError,
@@ -181,6 +182,24 @@ export class Channel extends EventEmitter<ChannelEvents> {
       `channel ${id}`,
       this.rpcTimedOut,
     );
+  }
+
+  /** What util.inspect / console.log show: the channel's state, not its connection (or its credentials). */
+  [inspect.custom](_depth: number, options: InspectOptions, show: typeof inspect): string {
+    return `Channel ${show(this.toJSON(), options)}`;
+  }
+
+  /** What JSON.stringify shows: the same summary as util.inspect. */
+  toJSON(): Record<string, unknown> {
+    return {
+      id: this.id,
+      state: this.lifecycle.state,
+      confirmMode: this.confirms !== null,
+      unconfirmed: this.confirms?.size ?? 0,
+      consumers: [...this.consumers.keys()],
+      flowActive: this.flowIsActive,
+      error: this.closeError?.code,
+    };
   }
 
   /** opening, open, closing or closed. */

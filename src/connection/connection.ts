@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
+import { type InspectOptions, inspect } from 'node:util';
 import {
   CloseTimeoutError,
   ConnectionError,
@@ -19,7 +20,7 @@ import {
 import type { Method, MethodInputs, MethodName } from '../protocol/spec.js';
 import { Channel, type ChannelHost, methodNameOf } from './channel.js';
 import { FrameOutput } from './frame-output.js';
-import { negotiate, startOk, type Tuned } from './handshake.js';
+import { MIN_FRAME_MAX, negotiate, startOk, type Tuned } from './handshake.js';
 import { Heartbeat } from './heartbeat.js';
 import { Lifecycle, type LifecycleState } from './lifecycle.js';
 import { abortError, ConnectOptionsError, type ResolvedConnectOptions } from './options.js';
@@ -63,8 +64,8 @@ export interface ConnectionEvents {
 export class Connection extends EventEmitter<ConnectionEvents> implements ChannelHost {
   /** What the broker said about itself in connection.start. */
   serverProperties: FieldTable = {};
-  /** Negotiated limits (valid once open). */
-  frameMax = 4096;
+  /** Negotiated limits (valid once open); frame_max is never below {@link MIN_FRAME_MAX}. */
+  frameMax = MIN_FRAME_MAX;
   channelMax = 0;
   heartbeatSeconds = 0;
   readonly output: FrameOutput;
@@ -85,13 +86,17 @@ export class Connection extends EventEmitter<ConnectionEvents> implements Channe
   private blockedReason: string | undefined;
   private streamError: Error | undefined;
 
+  /** Hard-private (not shown by util.inspect at any depth, nor by JSON.stringify): it holds the password. */
+  readonly #options: ResolvedConnectOptions;
+
   private constructor(
     private readonly stream: Duplex,
-    private readonly options: ResolvedConnectOptions,
+    options: ResolvedConnectOptions,
     /** Where the bytes arrive when not as the stream's 'data' events (a plain TCP socket's slab reads). */
     private readonly reads: SlabReads | undefined,
   ) {
     super();
+    this.#options = options;
     this.lifecycle = new Lifecycle((from, to) => this.emit('state', to, from));
     this.output = new FrameOutput(stream);
     this.decoder = new FrameDecoder(this.inbound);
@@ -118,14 +123,39 @@ export class Connection extends EventEmitter<ConnectionEvents> implements Channe
     return conn;
   }
 
+  /**
+   * What util.inspect / console.log show: where the connection goes and its state, never its credentials,
+   * socket or buffers (whose bytes include the SASL response).
+   */
+  [inspect.custom](_depth: number, options: InspectOptions, show: typeof inspect): string {
+    return `Connection ${show(this.toJSON(), options)}`;
+  }
+
+  /** What JSON.stringify shows: the same summary as util.inspect. */
+  toJSON(): Record<string, unknown> {
+    const o = this.#options;
+    return {
+      state: this.lifecycle.state,
+      host: `${o.hostname}:${o.port}`,
+      vhost: o.vhost,
+      username: o.username,
+      tls: o.tls !== undefined,
+      connectionName: o.connectionName,
+      channels: this.channels.size,
+      frameMax: this.frameMax,
+      heartbeat: this.heartbeatSeconds,
+      blocked: this.blockedReason,
+    };
+  }
+
   /** @internal Longest a channel holds an in-order ack to batch it (the `ackDelay` option), in ms. */
   get ackDelay(): number {
-    return this.options.ackDelay;
+    return this.#options.ackDelay;
   }
 
   /** @internal Longest a synchronous method waits for its reply (the `rpcTimeoutMs` option), in ms. */
   get rpcTimeoutMs(): number {
-    return this.options.rpcTimeoutMs;
+    return this.#options.rpcTimeoutMs;
   }
 
   /** opening, open, closing or closed. */
@@ -162,7 +192,7 @@ export class Connection extends EventEmitter<ConnectionEvents> implements Channe
     if (this.pendingSecret)
       return Promise.reject(new WarrenError('an update-secret is already in flight', { code: 'ERR_BUSY' }));
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(this.secretTimedOut, this.options.rpcTimeoutMs);
+      const timer = setTimeout(this.secretTimedOut, this.#options.rpcTimeoutMs);
       this.pendingSecret = { resolve, reject, timer };
       this.send('connection.update-secret', { newSecret, reason });
     });
@@ -176,7 +206,7 @@ export class Connection extends EventEmitter<ConnectionEvents> implements Channe
     const p = this.pendingSecret;
     if (p === undefined) return;
     this.pendingSecret = undefined;
-    const err = new RpcTimeoutError('connection.update-secret', this.options.rpcTimeoutMs, 'the connection');
+    const err = new RpcTimeoutError('connection.update-secret', this.#options.rpcTimeoutMs, 'the connection');
     p.reject(err);
     const failure = new ConnectionError(err.message, { code: err.code, recoverable: true, cause: err });
     this.beginClose(
@@ -274,14 +304,14 @@ export class Connection extends EventEmitter<ConnectionEvents> implements Channe
           this.finish(
             this.closeReason ??
               new ConnectionError(
-                `AMQP handshake with ${this.options.hostname}:${this.options.port} did not finish within ${this.options.connectionTimeout} ms (waiting for connection.${this.handshake?.step ?? 'open'})`,
+                `AMQP handshake with ${this.#options.hostname}:${this.#options.port} did not finish within ${this.#options.connectionTimeout} ms (waiting for connection.${this.handshake?.step ?? 'open'})`,
                 { code: 'ERR_CONNECTION_TIMEOUT' },
               ),
           );
         },
         Math.max(0, deadline - Date.now()),
       );
-      const signal = this.options.signal;
+      const signal = this.#options.signal;
       if (signal) {
         const onAbort = () => this.finish(abortError(signal) as ConnectionError);
         if (signal.aborted) onAbort();
@@ -445,7 +475,7 @@ export class Connection extends EventEmitter<ConnectionEvents> implements Channe
     if (hs.step === 'start' && m.name === 'connection.start') {
       this.serverProperties = m.serverProperties;
       try {
-        this.send('connection.start-ok', startOk(m, this.options));
+        this.send('connection.start-ok', startOk(m, this.#options));
       } catch (err) {
         if (err instanceof ProtocolError) throw err;
         this.finish(err as ConnectionError);
@@ -455,16 +485,16 @@ export class Connection extends EventEmitter<ConnectionEvents> implements Channe
       return;
     }
     if (hs.step === 'tune' && m.name === 'connection.tune') {
-      const tuned = negotiate(m, this.options);
+      const tuned = negotiate(m, this.#options);
       this.applyTune(tuned);
       this.send('connection.tune-ok', tuned);
-      this.send('connection.open', { virtualHost: this.options.vhost });
+      this.send('connection.open', { virtualHost: this.#options.vhost });
       hs.step = 'open';
       return;
     }
     if (hs.step === 'tune' && m.name === 'connection.secure') {
       this.finish(
-        new ConnectionError(`broker sent connection.secure, which SASL ${this.options.mechanism} does not use`, {
+        new ConnectionError(`broker sent connection.secure, which SASL ${this.#options.mechanism} does not use`, {
           code: 'ERR_AUTH_MECHANISM',
           recoverable: false,
         }),
@@ -544,7 +574,7 @@ export class Connection extends EventEmitter<ConnectionEvents> implements Channe
     this.closeTimer = undefined;
     const waitingFor = this.lifecycle.state === 'closed' ? 'the socket to finish writing' : 'connection.close-ok';
     const forced = new CloseTimeoutError(
-      `connection to ${this.options.hostname}:${this.options.port} closed by force: no ${waitingFor} within ${timeoutMs} ms${this.blockedReason === undefined ? '' : ` (the broker blocked the connection: ${this.blockedReason})`}`,
+      `connection to ${this.#options.hostname}:${this.#options.port} closed by force: no ${waitingFor} within ${timeoutMs} ms${this.blockedReason === undefined ? '' : ` (the broker blocked the connection: ${this.blockedReason})`}`,
     );
     if (this.lifecycle.state !== 'closed') this.finish(this.closeReason, forced);
     this.stream.destroy();

@@ -23,7 +23,7 @@ describe('connection.tune with frame_max below the protocol minimum', () => {
     const e = expectProtocolFailure(error, 501, 'FRAME_ERROR');
     expect(e.message).toMatch(/frame_max/);
     expect(e.message).toMatch(/1024/);
-    expect(e.message).toMatch(/4096/);
+    expect(e.message).toMatch(/8192/);
     expect(elapsed).toBeLessThan(1000);
     // The client refused instead of tuning: no tune-ok, no connection.open, one connection.close(501).
     expect(peer.methods('connection.tune-ok')).toEqual([]);
@@ -34,6 +34,29 @@ describe('connection.tune with frame_max below the protocol minimum', () => {
     await peer.expectClientGone();
     expect(peer.methods('connection.close')).toHaveLength(1);
     expect((await script).ok).toBe(false); // the script waited in vain for tune-ok
+  });
+
+  it.each([4096, 8191])('refuses frame_max %i too: never below the 8192 RabbitMQ 4.x requires', async (frameMax) => {
+    const connecting = connect(fx.broker.options());
+    const peer = await fx.broker.accept();
+    const script = settle(peer.handshake('tune', { frameMax }));
+    const { error } = await rejection(connecting, 3000, 'connect()');
+    const e = expectProtocolFailure(error, 501, 'FRAME_ERROR');
+    expect(e.message).toContain(`frame_max ${frameMax}`);
+    expect(e.message).toContain('8192');
+    expect(peer.methods('connection.tune-ok')).toEqual([]);
+    await peer.expectClientGone();
+    await script;
+  });
+
+  it('accepts a broker frame_max of 8192 exactly', async () => {
+    const connecting = connect(fx.broker.options());
+    const peer = await fx.broker.accept();
+    const { tuneOk } = await peer.handshake('open-ok', { frameMax: 8192 });
+    expect(tuneOk?.frameMax).toBe(8192);
+    const conn = await connecting;
+    expect(conn.frameMax).toBe(8192);
+    await conn.close();
   });
 
   // BUG (demonstrating, fails today): onStreamClose() reports ACCESS_REFUSED whenever the socket closes at the
