@@ -59,7 +59,7 @@ describe('connection.tune with frame_max below the protocol minimum', () => {
     await conn.close();
   });
 
-  // BUG (demonstrating, fails today): onStreamClose() reports ACCESS_REFUSED whenever the socket closes at the
+  // Regression (once failed): onStreamClose() reports ACCESS_REFUSED whenever the socket closes at the
   // 'tune' step without a socket error, even when the client itself is closing for a protocol violation.
   it('keeps the 501 reason when the server drops the socket in answer to the connection.close', async () => {
     const broker = await fx.restart('drop');
@@ -74,7 +74,7 @@ describe('connection.tune with frame_max below the protocol minimum', () => {
     await script;
   });
 
-  // BUG (demonstrating, fails today): the handshake timer fires finish() with ERR_CONNECTION_TIMEOUT
+  // Regression (once failed): the handshake timer fires finish() with ERR_CONNECTION_TIMEOUT
   // ("waiting for connection.tune"), replacing the protocol violation the client is already closing for.
   it('keeps the 501 reason when the server never answers the connection.close before the connection timeout', async () => {
     const broker = await fx.restart('ignore');
@@ -110,7 +110,7 @@ describe('a server that does not speak AMQP 0-9-1', () => {
     await peer.expectClientGone();
   });
 
-  // BUG (demonstrating, fails today): after a framing error the decoder ignores all further input, yet the
+  // Regression (once failed): after a framing error the decoder ignores all further input, yet the
   // connection waits CLOSE_TIMEOUT_MS (5 s) for a connection.close-ok it can no longer recognise.
   it('rejects promptly even when the garbage-sending server keeps the socket open', async () => {
     const connecting = connect(fx.broker.options({ connectionTimeout: 10_000 }));
