@@ -242,7 +242,7 @@ export class Connection extends EventEmitter<ConnectionEvents> implements Channe
     if (state === 'open' || state === 'opening') {
       // Acks a channel still owes must reach the broker before connection.close, or they would be ignored.
       for (const channel of this.channels.values()) channel.flushOwedAck();
-      this.beginClose({ replyCode: 200, replyText: 'closed by client', classId: 0, methodId: 0 }, undefined);
+      this.beginClose({ replyCode: 200, replyText: 'closed by client', classId: 0, methodId: 0 }, undefined, timeoutMs);
     }
     this.armCloseDeadline(timeoutMs);
     return this.waitClosed();
@@ -543,7 +543,11 @@ export class Connection extends EventEmitter<ConnectionEvents> implements Channe
   }
 
   /** Sends connection.close and waits for close-ok; `failure` (if any) is what everything fails with. */
-  private beginClose(close: MethodInputs['connection.close'], failure: ConnectionError | undefined): void {
+  private beginClose(
+    close: MethodInputs['connection.close'],
+    failure: ConnectionError | undefined,
+    timeoutMs = DEFAULT_CLOSE_TIMEOUT_MS,
+  ): void {
     this.closeReason = failure;
     if (!this.lifecycle.move('closing')) return;
     try {
@@ -553,7 +557,7 @@ export class Connection extends EventEmitter<ConnectionEvents> implements Channe
       this.finish(failure);
       return;
     }
-    this.armCloseDeadline(DEFAULT_CLOSE_TIMEOUT_MS);
+    this.armCloseDeadline(timeoutMs);
   }
 
   /**
@@ -615,7 +619,7 @@ export class Connection extends EventEmitter<ConnectionEvents> implements Channe
       // end() calls back only once everything written has been flushed: a broker that stopped reading
       // would keep the socket forever, so the close deadline (armed here if no close() armed it) still runs.
       this.stream.end(() => this.stream.destroy());
-      this.armCloseDeadline(DEFAULT_CLOSE_TIMEOUT_MS);
+      if (this.closeTimer === undefined) this.armCloseDeadline(DEFAULT_CLOSE_TIMEOUT_MS);
     } else this.stream.destroy();
     for (const channel of [...this.channels.values()]) channel.connectionClosed(reason);
     this.channels.clear();

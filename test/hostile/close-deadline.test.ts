@@ -94,6 +94,19 @@ describe('close() while the broker is not reading', () => {
     await waitFor(() => peer.closed, 'the socket to close', 2000);
   });
 
+  it('a deadline longer than the default is honoured: close-ok arriving after 5 s still closes cleanly', async () => {
+    const broker = await fx.restart('ignore');
+    const { conn, peer } = await openConnection(broker);
+    const closing = settle(conn.close({ timeoutMs: 8000 }));
+    await peer.expectMethod('connection.close', { channel: 0 });
+    await new Promise((r) => setTimeout(r, 5300)); // past DEFAULT_CLOSE_TIMEOUT_MS
+    expect(peer.closed).toBe(false);
+    expect(conn.state).toBe('closing');
+    peer.send(0, 'connection.close-ok', {});
+    expect((await within(closing, 2000, 'conn.close()')).ok).toBe(true);
+    await peer.expectClientGone();
+  }, 15_000);
+
   it('close({ timeoutMs }) out of range throws a typed error and changes nothing', async () => {
     const { conn, peer } = await openConnection(fx.broker);
     await expect(conn.close({ timeoutMs: -1 })).rejects.toMatchObject({ code: 'ERR_CONNECT_OPTIONS' });
