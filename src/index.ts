@@ -18,6 +18,7 @@ export {
   type FieldTable,
   type FieldValue,
   ProtocolError,
+  RawTimestamp,
   ReplyCode,
   RpcTimeoutError,
   replyCodeName,
