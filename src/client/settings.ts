@@ -16,6 +16,8 @@
  */
 
 import type { ConnectionOptions as TlsConnectionOptions } from 'node:tls';
+import { printAs, redactTls } from '../connection/secrets.js';
+import { type AmqpUrl, parseUrl, redactText, redactUrl, urlWithVhost } from '../connection/url.js';
 import { WarrenError } from '../protocol/errors.js';
 
 /**
@@ -55,7 +57,11 @@ export interface ConnectionOptions {
   logger?: Logger;
 }
 
-/** {@link ConnectionOptions} after {@link resolveSettings}: defaults filled, environment applied, values checked. */
+/**
+ * {@link ConnectionOptions} after {@link resolveSettings}: defaults filled, environment applied, values
+ * checked. Safe to log: util.inspect / console.log / JSON.stringify show `urls` with passwords masked and
+ * TLS keys redacted (the fields themselves hold the real values, for connecting).
+ */
 export interface ResolvedSettings {
   /** At least one; each validated, with the resolved vhost in its path when one was given explicitly. */
   urls: string[];
@@ -146,7 +152,7 @@ export function resolveSettings(
     vhost = explicitVhost;
     urls = urls.map((url) => withVhost(url, explicitVhost));
   } else {
-    const vhosts = parsed.map(vhostOf);
+    const vhosts = parsed.map((p) => p.vhost);
     vhost = vhosts[0] ?? '/';
     // One connection setting cannot serve URLs naming different vhosts; failing over would silently switch vhost.
     const other = vhosts.findIndex((v) => v !== vhost);
@@ -185,7 +191,8 @@ export function resolveSettings(
     if (typeof options.connectionName !== 'string') throw new SettingsError('connectionName must be a string');
     settings.connectionName = options.connectionName;
   }
-  return settings;
+  // URLs carry passwords: printed (util.inspect, console.log, JSON.stringify), the settings show them masked.
+  return printAs(settings, (s) => ({ ...s, urls: s.urls.map(redactUrl), ...(s.tls ? { tls: redactTls(s.tls) } : {}) }));
 }
 
 /** setTimeout overflows above this and fires at once. */
@@ -225,32 +232,13 @@ function urlFromEnv(read: (name: string) => string | undefined): string {
   return `amqp://${user}:${password}@${host}:${port}`;
 }
 
-function parseAmqpUrl(url: string): URL {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw new SettingsError(`invalid broker url ${redactUrl(url)}: not a URL`);
-  }
-  if (parsed.protocol !== 'amqp:' && parsed.protocol !== 'amqps:') {
-    throw new SettingsError(`invalid broker url ${redactUrl(url)}: the protocol must be amqp: or amqps:`);
-  }
+const settingsError = (message: string) => new SettingsError(message);
+
+/** Parses one broker URL (with the library's one parser) and checks it names a host. */
+function parseAmqpUrl(url: string): AmqpUrl {
+  const parsed = parseUrl(url, settingsError);
   if (parsed.hostname === '') throw new SettingsError(`invalid broker url ${redactUrl(url)}: no host`);
   return parsed;
-}
-
-/**
- * The vhost a URL names. Per the AMQP URI spec the path is one percent-encoded segment; an empty path
- * (and, as other clients do, a bare `/`) means the default vhost `/`.
- */
-function vhostOf(url: URL): string {
-  const path = url.pathname.slice(1);
-  if (path === '') return '/';
-  try {
-    return decodeURIComponent(path);
-  } catch {
-    throw new SettingsError(`invalid broker url ${redactUrl(url.href)}: the vhost is not valid percent-encoding`);
-  }
 }
 
 /**
@@ -263,39 +251,9 @@ function vhostOf(url: URL): string {
  * ```
  */
 export function withVhost(url: string, vhost: string): string {
-  const parsed = parseAmqpUrl(url);
-  parsed.pathname = `/${encodeURIComponent(vhost)}`;
-  return parsed.href;
+  parseAmqpUrl(url);
+  return urlWithVhost(url, vhost, settingsError);
 }
 
-/**
- * Returns `url` with its password replaced by `***`, for logs and error messages. Works on strings
- * that are not valid URLs too (they are what end up in error messages), erring on the side of hiding
- * more.
- *
- * @example
- * ```ts
- * redactUrl('amqp://app:s3cret@mq:5672/prod'); // 'amqp://app:***@mq:5672/prod'
- * ```
- */
-export function redactUrl(url: string): string {
-  const match = /^([A-Za-z][A-Za-z0-9+.-]*:\/\/)([^/?#]*)@/.exec(url);
-  if (match === null) {
-    // Unparsable input may hold an unescaped '/' in the password: hide everything before the last '@'.
-    const at = url.lastIndexOf('@');
-    const scheme = url.indexOf('://');
-    return at !== -1 && scheme !== -1 && scheme < at ? `${url.slice(0, scheme + 3)}***${url.slice(at)}` : url;
-  }
-  const [whole, scheme = '', userinfo = ''] = match;
-  const colon = userinfo.indexOf(':');
-  if (colon === -1) return url;
-  return `${scheme}${userinfo.slice(0, colon)}:***@${url.slice(whole.length)}`;
-}
-
-/**
- * Applies {@link redactUrl} to every URL with credentials inside free text, such as an error message
- * from elsewhere that is about to be logged.
- */
-export function redactText(text: string): string {
-  return text.replace(/\b([A-Za-z][A-Za-z0-9+.-]*:\/\/)([^\s/?#@:]*):([^\s]*)@/g, '$1$2:***@');
-}
+// The library's one redactor: every URL that becomes text goes through it.
+export { redactText, redactUrl };

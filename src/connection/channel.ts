@@ -1,6 +1,14 @@
 import { EventEmitter } from 'node:events';
+import { type InspectOptions, inspect } from 'node:util';
 import { ContentAssembler, type ContentMessage } from '../protocol/content.js';
-import { ChannelError, ConnectionError, errorFromClose, ProtocolError } from '../protocol/errors.js';
+import {
+  ChannelError,
+  ConnectionError,
+  type DecodeError,
+  errorFromClose,
+  ProtocolError,
+  RpcTimeoutError,
+} from '../protocol/errors.js';
 import type { FieldTable } from '../protocol/field-table.js';
 import { writeBasicAckFrame, writeMethodFrame, writePublish } from '../protocol/frame.js';
 import {
@@ -25,8 +33,15 @@ export interface ChannelHost {
   readonly frameMax: number;
   /** Longest an in-order ack is held to be batched, in ms (the `ackDelay` connect option). */
   readonly ackDelay: number;
+  /** Longest a synchronous method waits for its reply, in ms (the `rpcTimeoutMs` connect option). */
+  readonly rpcTimeoutMs: number;
   /** The channel finished closing; its id may be reused. */
   releaseChannel(id: number): void;
+  /**
+   * The channel closed without the broker's channel.close-ok (a call timed out): the id must not be reused,
+   * and frames still arriving for it are dropped, until the broker's close-ok (or close) for it arrives.
+   */
+  retireChannel(id: number): void;
   /** A protocol violation on this channel: the whole connection must close. */
   protocolError(err: ProtocolError): void;
 }
@@ -38,8 +53,26 @@ export interface Delivery {
   redelivered: boolean;
   exchange: string;
   routingKey: string;
+  /** `{}` when {@link decodeError} is set. */
   properties: BasicProperties;
   body: Buffer;
+  /**
+   * Set (a {@link DecodeError}, code `ERR_DECODE_PROPERTIES`, `cause` the decoder's ProtocolError) when the
+   * content header could not be decoded: a header value of an unknown type, a table longer than its frame...
+   * The message still arrives, with its raw `body` and `properties: {}`, so one bad message fails alone
+   * instead of closing the connection (which would only bring it back, again and again). Such a message is
+   * not what its sender meant: dead-letter it (nack without requeue) rather than process it. Undefined for
+   * every message that decoded.
+   *
+   * @example
+   * ```ts
+   * ch.basicConsume({ queue: 'jobs' }, (d) => {
+   *   if (d.decodeError) return ch.basicNack(d.deliveryTag, { requeue: false }); // to the dead-letter exchange
+   *   handle(d);
+   * });
+   * ```
+   */
+  decodeError?: DecodeError;
 }
 
 /** A message fetched with basic.get. */
@@ -52,6 +85,8 @@ export interface GetMessage {
   messageCount: number;
   properties: BasicProperties;
   body: Buffer;
+  /** As {@link Delivery.decodeError}. */
+  decodeError?: DecodeError;
 }
 
 /** A mandatory message the broker could not route, sent back with basic.return. */
@@ -62,6 +97,8 @@ export interface ReturnedMessage {
   routingKey: string;
   properties: BasicProperties;
   body: Buffer;
+  /** As {@link Delivery.decodeError}. */
+  decodeError?: DecodeError;
 }
 
 /** Options of {@link Channel.basicPublish}. */
@@ -125,7 +162,8 @@ export class Channel extends EventEmitter<ChannelEvents> {
   private readonly consumers = new Map<string, (delivery: Delivery) => void>();
   private confirms: ConfirmTracker | null = null;
   private closeError: ChannelError | ConnectionError | undefined;
-  private closeWaiters: Array<() => void> = [];
+  private closeWaiters: Array<{ resolve(): void; reject(err: Error): void }> = [];
+  private closeTimer: NodeJS.Timeout | undefined;
   private flowIsActive = true;
   private readonly acks = new AckCoalescer();
   private readonly ackFlush: AckFlush;
@@ -138,7 +176,30 @@ export class Channel extends EventEmitter<ChannelEvents> {
     super();
     this.lifecycle = new Lifecycle();
     this.ackFlush = new AckFlush(host.output, host.ackDelay, () => this.writeOwedAck());
-    this.rpc = new RpcQueue((name, args) => this.send(name, args as never));
+    this.rpc = new RpcQueue(
+      (name, args) => this.send(name, args as never),
+      host.rpcTimeoutMs,
+      `channel ${id}`,
+      this.rpcTimedOut,
+    );
+  }
+
+  /** What util.inspect / console.log show: the channel's state, not its connection (or its credentials). */
+  [inspect.custom](_depth: number, options: InspectOptions, show: typeof inspect): string {
+    return `Channel ${show(this.toJSON(), options)}`;
+  }
+
+  /** What JSON.stringify shows: the same summary as util.inspect. */
+  toJSON(): Record<string, unknown> {
+    return {
+      id: this.id,
+      state: this.lifecycle.state,
+      confirmMode: this.confirms !== null,
+      unconfirmed: this.confirms?.size ?? 0,
+      consumers: [...this.consumers.keys()],
+      flowActive: this.flowIsActive,
+      error: this.closeError?.code,
+    };
   }
 
   /** opening, open, closing or closed. */
@@ -381,6 +442,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
       messageCount: m.messageCount,
       properties: reply.properties,
       body: reply.body,
+      decodeError: reply.decodeError,
     };
   }
 
@@ -429,7 +491,11 @@ export class Channel extends EventEmitter<ChannelEvents> {
     return true;
   }
 
-  /** Closes the channel; resolves when the broker confirmed. Idempotent. */
+  /**
+   * Closes the channel; resolves when the broker confirmed. Idempotent. When the broker does not answer
+   * within the `rpcTimeoutMs` connect option, the channel is closed anyway (its id is not reused until the
+   * broker's answer arrives) and this rejects with an {@link RpcTimeoutError}.
+   */
   async close(): Promise<void> {
     const state = this.lifecycle.state;
     if (state === 'closed') return;
@@ -440,6 +506,9 @@ export class Channel extends EventEmitter<ChannelEvents> {
       this.send('channel.close', { replyCode: 200, replyText: 'closed by client', classId: 0, methodId: 0 });
     } catch {
       // The connection is gone; finishing locally is all that is left.
+    }
+    if (this.lifecycle.state === 'closing') {
+      this.closeTimer = setTimeout(this.closeTimedOut, this.host.rpcTimeoutMs);
     }
     return this.waitClosed();
   }
@@ -464,9 +533,9 @@ export class Channel extends EventEmitter<ChannelEvents> {
   }
 
   /** @internal A content header frame for this channel. */
-  onHeaderFrame(bodySize: number, properties: BasicProperties): void {
+  onHeaderFrame(bodySize: number, properties: BasicProperties, decodeError?: DecodeError): void {
     if (this.lifecycle.state === 'closing') return;
-    const message = this.assembler.header(bodySize, properties);
+    const message = this.assembler.header(bodySize, properties, decodeError);
     if (message !== null) this.onContent(message);
   }
 
@@ -484,8 +553,10 @@ export class Channel extends EventEmitter<ChannelEvents> {
 
   /** @internal The connection closed: fail everything with `err`. */
   connectionClosed(err: ConnectionError): void {
+    // Same class as the connection's error (a CloseTimeoutError stays one), so callers can tell why.
+    const Kind = err.constructor as typeof ConnectionError;
     this.finish(
-      new ConnectionError(`channel ${this.id} closed because its connection closed: ${err.message}`, {
+      new Kind(`channel ${this.id} closed because its connection closed: ${err.message}`, {
         code: err.code,
         replyCode: err.replyCode,
         replyText: err.replyText,
@@ -589,6 +660,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
         routingKey: m.routingKey,
         properties: message.properties,
         body: message.body,
+        decodeError: message.decodeError,
       };
       const consumer = this.consumers.get(m.consumerTag);
       if (consumer === undefined) {
@@ -611,6 +683,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
         routingKey: m.routingKey,
         properties: message.properties,
         body: message.body,
+        decodeError: message.decodeError,
       });
     } else if (!this.rpc.reply(m.name, message)) {
       throw new ProtocolError(505, `unexpected ${m.name} on channel ${this.id}`);
@@ -634,12 +707,43 @@ export class Channel extends EventEmitter<ChannelEvents> {
 
   private waitClosed(): Promise<void> {
     if (this.lifecycle.state === 'closed') return RESOLVED;
-    return new Promise((resolve) => this.closeWaiters.push(resolve));
+    return new Promise((resolve, reject) => this.closeWaiters.push({ resolve, reject }));
   }
 
-  /** The one way a channel ends: settle everything, release the id, tell listeners. */
-  private finish(err: ChannelError | ConnectionError | undefined): void {
+  /** A synchronous method got no reply in time: the channel cannot tell a late reply from the next one. */
+  private readonly rpcTimedOut = (err: RpcTimeoutError): void => {
+    const state = this.lifecycle.state;
+    if (state === 'closed') return;
+    if (state !== 'closing') {
+      this.writeOwedAck(); // the deliveries they settle were handled; the broker takes them before channel.close
+      try {
+        this.send('channel.close', {
+          replyCode: 200,
+          replyText: `closed by client: ${err.methodName} got no reply`,
+          classId: 0,
+          methodId: 0,
+        });
+      } catch {
+        // The connection is gone; it releases the id itself.
+      }
+    }
+    this.finish(err, true);
+  };
+
+  /** channel.close got no close-ok in time. */
+  private readonly closeTimedOut = (): void => {
+    this.closeTimer = undefined;
+    this.finish(new RpcTimeoutError('channel.close', this.host.rpcTimeoutMs, `channel ${this.id}`), true);
+  };
+
+  /**
+   * The one way a channel ends: settle everything, release the id, tell listeners. `retire`: the broker has
+   * not confirmed the close, so the id stays reserved (see {@link ChannelHost.retireChannel}).
+   */
+  private finish(err: ChannelError | ConnectionError | undefined, retire = false): void {
     if (!this.lifecycle.move('closed')) return;
+    clearTimeout(this.closeTimer);
+    this.closeTimer = undefined;
     this.closeError = err;
     const failure =
       err ??
@@ -652,10 +756,16 @@ export class Channel extends EventEmitter<ChannelEvents> {
     this.assembler.reset();
     this.dropOwedAcks();
     this.consumers.clear();
-    this.host.releaseChannel(this.id);
+    if (retire) this.host.retireChannel(this.id);
+    else this.host.releaseChannel(this.id);
     const waiters = this.closeWaiters;
     this.closeWaiters = [];
-    for (const w of waiters) w();
+    // close() resolves once the channel is closed, unless its own channel.close timed out.
+    const closeFailed = err instanceof RpcTimeoutError && err.methodName === 'channel.close';
+    for (const w of waiters) {
+      if (closeFailed) w.reject(err);
+      else w.resolve();
+    }
     this.emit('close', err);
   }
 }

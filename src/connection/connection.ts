@@ -1,6 +1,14 @@
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
-import { ConnectionError, errorFromClose, ProtocolError, WarrenError } from '../protocol/errors.js';
+import { type InspectOptions, inspect } from 'node:util';
+import {
+  CloseTimeoutError,
+  ConnectionError,
+  errorFromClose,
+  ProtocolError,
+  RpcTimeoutError,
+  WarrenError,
+} from '../protocol/errors.js';
 import type { FieldTable } from '../protocol/field-table.js';
 import {
   FrameDecoder,
@@ -12,14 +20,24 @@ import {
 import type { Method, MethodInputs, MethodName } from '../protocol/spec.js';
 import { Channel, type ChannelHost, methodNameOf } from './channel.js';
 import { FrameOutput } from './frame-output.js';
-import { negotiate, startOk, type Tuned } from './handshake.js';
+import { MIN_FRAME_MAX, negotiate, startOk, type Tuned } from './handshake.js';
 import { Heartbeat } from './heartbeat.js';
 import { Lifecycle, type LifecycleState } from './lifecycle.js';
-import { abortError, type ResolvedConnectOptions } from './options.js';
+import { abortError, ConnectOptionsError, type ResolvedConnectOptions } from './options.js';
 import type { SlabReads } from './slab-reads.js';
 
-/** How long close() waits for the broker's close-ok before dropping the socket. */
-const CLOSE_TIMEOUT_MS = 5000;
+/** How long a close waits for the broker's close-ok and the socket's release before destroying it. */
+export const DEFAULT_CLOSE_TIMEOUT_MS = 5000;
+
+/** Options of {@link Connection.close}. */
+export interface CloseOptions {
+  /**
+   * Longest the close may take, in ms (0..2^31-1; default {@link DEFAULT_CLOSE_TIMEOUT_MS}): waiting for the
+   * broker's close-ok and for the socket to finish writing. Past it the socket is destroyed, everything
+   * still pending fails with a `CloseTimeoutError` (code `ERR_CLOSE_TIMEOUT`), and close() resolves.
+   */
+  timeoutMs?: number;
+}
 
 /** Events a connection emits. A connection never emits `'error'`: failures arrive with `'close'`. */
 export interface ConnectionEvents {
@@ -46,8 +64,8 @@ export interface ConnectionEvents {
 export class Connection extends EventEmitter<ConnectionEvents> implements ChannelHost {
   /** What the broker said about itself in connection.start. */
   serverProperties: FieldTable = {};
-  /** Negotiated limits (valid once open). */
-  frameMax = 4096;
+  /** Negotiated limits (valid once open); frame_max is never below {@link MIN_FRAME_MAX}. */
+  frameMax = MIN_FRAME_MAX;
   channelMax = 0;
   heartbeatSeconds = 0;
   readonly output: FrameOutput;
@@ -55,23 +73,30 @@ export class Connection extends EventEmitter<ConnectionEvents> implements Channe
   private readonly decoder: FrameDecoder;
   private heartbeat: Heartbeat | undefined;
   private readonly channels = new Map<number, Channel>();
+  /** Ids of channels closed without the broker's close-ok (see {@link retireChannel}). */
+  private readonly retired = new Set<number>();
   private nextChannelId = 1;
   private handshake: { resolve(): void; reject(err: Error): void; step: 'start' | 'tune' | 'open' } | undefined;
   private handshakeTimer: NodeJS.Timeout | undefined;
   private closeTimer: NodeJS.Timeout | undefined;
+  private closeDeadline = 0;
   private closeWaiters: Array<() => void> = [];
   private closeReason: ConnectionError | undefined;
-  private pendingSecret: { resolve(): void; reject(err: Error): void } | undefined;
+  private pendingSecret: { resolve(): void; reject(err: Error): void; timer: NodeJS.Timeout } | undefined;
   private blockedReason: string | undefined;
   private streamError: Error | undefined;
 
+  /** Hard-private (not shown by util.inspect at any depth, nor by JSON.stringify): it holds the password. */
+  readonly #options: ResolvedConnectOptions;
+
   private constructor(
     private readonly stream: Duplex,
-    private readonly options: ResolvedConnectOptions,
+    options: ResolvedConnectOptions,
     /** Where the bytes arrive when not as the stream's 'data' events (a plain TCP socket's slab reads). */
     private readonly reads: SlabReads | undefined,
   ) {
     super();
+    this.#options = options;
     this.lifecycle = new Lifecycle((from, to) => this.emit('state', to, from));
     this.output = new FrameOutput(stream);
     this.decoder = new FrameDecoder(this.inbound);
@@ -98,9 +123,39 @@ export class Connection extends EventEmitter<ConnectionEvents> implements Channe
     return conn;
   }
 
+  /**
+   * What util.inspect / console.log show: where the connection goes and its state, never its credentials,
+   * socket or buffers (whose bytes include the SASL response).
+   */
+  [inspect.custom](_depth: number, options: InspectOptions, show: typeof inspect): string {
+    return `Connection ${show(this.toJSON(), options)}`;
+  }
+
+  /** What JSON.stringify shows: the same summary as util.inspect. */
+  toJSON(): Record<string, unknown> {
+    const o = this.#options;
+    return {
+      state: this.lifecycle.state,
+      host: `${o.hostname}:${o.port}`,
+      vhost: o.vhost,
+      username: o.username,
+      tls: o.tls !== undefined,
+      connectionName: o.connectionName,
+      channels: this.channels.size,
+      frameMax: this.frameMax,
+      heartbeat: this.heartbeatSeconds,
+      blocked: this.blockedReason,
+    };
+  }
+
   /** @internal Longest a channel holds an in-order ack to batch it (the `ackDelay` option), in ms. */
   get ackDelay(): number {
-    return this.options.ackDelay;
+    return this.#options.ackDelay;
+  }
+
+  /** @internal Longest a synchronous method waits for its reply (the `rpcTimeoutMs` option), in ms. */
+  get rpcTimeoutMs(): number {
+    return this.#options.rpcTimeoutMs;
   }
 
   /** opening, open, closing or closed. */
@@ -137,29 +192,71 @@ export class Connection extends EventEmitter<ConnectionEvents> implements Channe
     if (this.pendingSecret)
       return Promise.reject(new WarrenError('an update-secret is already in flight', { code: 'ERR_BUSY' }));
     return new Promise((resolve, reject) => {
-      this.pendingSecret = { resolve, reject };
+      const timer = setTimeout(this.secretTimedOut, this.#options.rpcTimeoutMs);
+      this.pendingSecret = { resolve, reject, timer };
       this.send('connection.update-secret', { newSecret, reason });
     });
   }
 
   /**
-   * Closes the connection cleanly: connection.close, then waits (up to 5 s) for close-ok. Every channel
-   * and pending operation is rejected with a ConnectionError. Idempotent; leaves no socket or timer.
+   * No update-secret-ok in time. A late one could not be told apart from the answer to a later call, and a
+   * broker that answers nothing on channel 0 while heartbeating is broken: the connection closes.
    */
-  async close(): Promise<void> {
+  private readonly secretTimedOut = (): void => {
+    const p = this.pendingSecret;
+    if (p === undefined) return;
+    this.pendingSecret = undefined;
+    const err = new RpcTimeoutError('connection.update-secret', this.#options.rpcTimeoutMs, 'the connection');
+    p.reject(err);
+    const failure = new ConnectionError(err.message, { code: err.code, recoverable: true, cause: err });
+    this.beginClose(
+      { replyCode: 200, replyText: 'closed by client: update-secret got no reply', classId: 0, methodId: 0 },
+      failure,
+    );
+  };
+
+  /**
+   * Closes the connection cleanly: connection.close, then waits for close-ok and for the socket to finish
+   * writing. Every channel and pending operation is rejected with a ConnectionError (code
+   * `ERR_CONNECTION_CLOSED`). Idempotent; leaves no socket or timer.
+   *
+   * Always settles within `timeoutMs` (default {@link DEFAULT_CLOSE_TIMEOUT_MS}), even when the broker has
+   * stopped reading (a resource alarm): then the socket is destroyed and what is still pending (channel
+   * calls, publisher confirms, publishes waiting for the socket to drain) rejects with a
+   * {@link CloseTimeoutError} (code `ERR_CLOSE_TIMEOUT`); close() itself resolves and the `'close'` event
+   * carries no error (the client asked for the close). A later call with a shorter deadline shortens the
+   * wait of an earlier one. Rejects with a `ConnectOptionsError` for a `timeoutMs` out of range.
+   *
+   * @example
+   * ```ts
+   * await conn.close({ timeoutMs: 2000 }); // at most 2 s, whatever the broker does
+   * ```
+   */
+  async close(options: CloseOptions = {}): Promise<void> {
+    const timeoutMs = options.timeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
+    if (!Number.isInteger(timeoutMs) || timeoutMs < 0 || timeoutMs > 2 ** 31 - 1) {
+      throw new ConnectOptionsError(`close timeoutMs must be an integer 0..${2 ** 31 - 1}, got ${timeoutMs}`);
+    }
     const state = this.lifecycle.state;
-    if (state === 'closed') return;
+    if (state === 'closed' && this.stream.closed) return;
     if (state === 'open' || state === 'opening') {
       // Acks a channel still owes must reach the broker before connection.close, or they would be ignored.
       for (const channel of this.channels.values()) channel.flushOwedAck();
-      this.beginClose({ replyCode: 200, replyText: 'closed by client', classId: 0, methodId: 0 }, undefined);
+      this.beginClose({ replyCode: 200, replyText: 'closed by client', classId: 0, methodId: 0 }, undefined, timeoutMs);
     }
+    this.armCloseDeadline(timeoutMs);
     return this.waitClosed();
   }
 
   /** @internal */
   releaseChannel(id: number): void {
     this.channels.delete(id);
+  }
+
+  /** @internal The channel gave up waiting for the broker: keep its id out of use until the broker answers. */
+  retireChannel(id: number): void {
+    this.channels.delete(id);
+    this.retired.add(id);
   }
 
   /** @internal A protocol violation: close the connection with the violation's reply code. */
@@ -207,14 +304,14 @@ export class Connection extends EventEmitter<ConnectionEvents> implements Channe
           this.finish(
             this.closeReason ??
               new ConnectionError(
-                `AMQP handshake with ${this.options.hostname}:${this.options.port} did not finish within ${this.options.connectionTimeout} ms (waiting for connection.${this.handshake?.step ?? 'open'})`,
+                `AMQP handshake with ${this.#options.hostname}:${this.#options.port} did not finish within ${this.#options.connectionTimeout} ms (waiting for connection.${this.handshake?.step ?? 'open'})`,
                 { code: 'ERR_CONNECTION_TIMEOUT' },
               ),
           );
         },
         Math.max(0, deadline - Date.now()),
       );
-      const signal = this.options.signal;
+      const signal = this.#options.signal;
       if (signal) {
         const onAbort = () => this.finish(abortError(signal) as ConnectionError);
         if (signal.aborted) onAbort();
@@ -269,21 +366,24 @@ export class Connection extends EventEmitter<ConnectionEvents> implements Channe
   private readonly inbound: FrameSink = {
     method: (id, method) => {
       try {
-        if (id !== 0) this.channelFor(id, 'method')?.onMethodFrame(method);
+        if (this.retired.has(id)) this.onRetiredMethod(id, method);
+        else if (id !== 0) this.channelFor(id, 'method')?.onMethodFrame(method);
         else if (this.lifecycle.state !== 'closed') this.onConnectionMethod(method);
       } catch (err) {
         this.frameFailed(err);
       }
     },
-    header: (id, bodySize, properties) => {
+    header: (id, bodySize, properties, decodeError) => {
       try {
-        this.channelFor(id, 'content header')?.onHeaderFrame(bodySize, properties);
+        if (this.retired.has(id)) return;
+        this.channelFor(id, 'content header')?.onHeaderFrame(bodySize, properties, decodeError);
       } catch (err) {
         this.frameFailed(err);
       }
     },
     body: (id, payload) => {
       try {
+        if (this.retired.has(id)) return;
         this.channelFor(id, 'content body')?.onBodyFrame(payload);
       } catch (err) {
         this.frameFailed(err);
@@ -306,6 +406,18 @@ export class Connection extends EventEmitter<ConnectionEvents> implements Channe
     const channel = this.channels.get(id);
     if (channel === undefined) throw new ProtocolError(505, `frame for channel ${id}, which is not open`);
     return channel;
+  }
+
+  /**
+   * A method for a retired channel: a late reply, a delivery sent before the broker saw our channel.close.
+   * Dropped; the broker's close-ok (or its own close, answered) frees the id.
+   */
+  private onRetiredMethod(id: number, m: Method): void {
+    if (m.name === 'channel.close-ok') this.retired.delete(id);
+    else if (m.name === 'channel.close') {
+      if (this.lifecycle.state === 'open') this.send('channel.close-ok', {}, id);
+      this.retired.delete(id);
+    }
   }
 
   /** Whatever a frame handler throws closes the connection with a protocol error. */
@@ -349,6 +461,7 @@ export class Connection extends EventEmitter<ConnectionEvents> implements Channe
         if (this.pendingSecret) {
           const p = this.pendingSecret;
           this.pendingSecret = undefined;
+          clearTimeout(p.timer);
           p.resolve();
           return;
         }
@@ -362,7 +475,7 @@ export class Connection extends EventEmitter<ConnectionEvents> implements Channe
     if (hs.step === 'start' && m.name === 'connection.start') {
       this.serverProperties = m.serverProperties;
       try {
-        this.send('connection.start-ok', startOk(m, this.options));
+        this.send('connection.start-ok', startOk(m, this.#options));
       } catch (err) {
         if (err instanceof ProtocolError) throw err;
         this.finish(err as ConnectionError);
@@ -372,16 +485,16 @@ export class Connection extends EventEmitter<ConnectionEvents> implements Channe
       return;
     }
     if (hs.step === 'tune' && m.name === 'connection.tune') {
-      const tuned = negotiate(m, this.options);
+      const tuned = negotiate(m, this.#options);
       this.applyTune(tuned);
       this.send('connection.tune-ok', tuned);
-      this.send('connection.open', { virtualHost: this.options.vhost });
+      this.send('connection.open', { virtualHost: this.#options.vhost });
       hs.step = 'open';
       return;
     }
     if (hs.step === 'tune' && m.name === 'connection.secure') {
       this.finish(
-        new ConnectionError(`broker sent connection.secure, which SASL ${this.options.mechanism} does not use`, {
+        new ConnectionError(`broker sent connection.secure, which SASL ${this.#options.mechanism} does not use`, {
           code: 'ERR_AUTH_MECHANISM',
           recoverable: false,
         }),
@@ -424,13 +537,17 @@ export class Connection extends EventEmitter<ConnectionEvents> implements Channe
     }
   }
 
-  private send<N extends MethodName>(name: N, args: MethodInputs[N]): void {
-    writeMethodFrame(this.output.writer, 0, name, args);
+  private send<N extends MethodName>(name: N, args: MethodInputs[N], channel = 0): void {
+    writeMethodFrame(this.output.writer, channel, name, args);
     this.output.flushSoon();
   }
 
   /** Sends connection.close and waits for close-ok; `failure` (if any) is what everything fails with. */
-  private beginClose(close: MethodInputs['connection.close'], failure: ConnectionError | undefined): void {
+  private beginClose(
+    close: MethodInputs['connection.close'],
+    failure: ConnectionError | undefined,
+    timeoutMs = DEFAULT_CLOSE_TIMEOUT_MS,
+  ): void {
     this.closeReason = failure;
     if (!this.lifecycle.move('closing')) return;
     try {
@@ -440,7 +557,31 @@ export class Connection extends EventEmitter<ConnectionEvents> implements Channe
       this.finish(failure);
       return;
     }
-    this.closeTimer = setTimeout(() => this.finish(failure), CLOSE_TIMEOUT_MS);
+    this.armCloseDeadline(timeoutMs);
+  }
+
+  /**
+   * The close (close-ok, then the socket's release) must be over within `timeoutMs` from now; an earlier
+   * deadline already set stays. One timer for the whole close, cleared once the socket is released.
+   */
+  private armCloseDeadline(timeoutMs: number): void {
+    if (this.lifecycle.state === 'closed' && this.stream.closed) return;
+    const deadline = Date.now() + timeoutMs;
+    if (this.closeTimer !== undefined && this.closeDeadline <= deadline) return;
+    clearTimeout(this.closeTimer);
+    this.closeDeadline = deadline;
+    this.closeTimer = setTimeout(() => this.closeExpired(timeoutMs), timeoutMs);
+  }
+
+  /** The close did not finish in time (the broker does not answer, or does not read): drop the socket. */
+  private closeExpired(timeoutMs: number): void {
+    this.closeTimer = undefined;
+    const waitingFor = this.lifecycle.state === 'closed' ? 'the socket to finish writing' : 'connection.close-ok';
+    const forced = new CloseTimeoutError(
+      `connection to ${this.#options.hostname}:${this.#options.port} closed by force: no ${waitingFor} within ${timeoutMs} ms${this.blockedReason === undefined ? '' : ` (the broker blocked the connection: ${this.blockedReason})`}`,
+    );
+    if (this.lifecycle.state !== 'closed') this.finish(this.closeReason, forced);
+    this.stream.destroy();
   }
 
   private waitClosed(): Promise<void> {
@@ -451,35 +592,50 @@ export class Connection extends EventEmitter<ConnectionEvents> implements Channe
     });
   }
 
-  /** The one way a connection ends: stop timers, fail channels and waiters, release the socket. */
-  private finish(err: ConnectionError | undefined): void {
+  /**
+   * The one way a connection ends: stop timers, fail channels and waiters, release the socket. `err` is
+   * what the connection failed with (undefined: the client closed it); `forced`, set when a close ran out
+   * of time, is what pending operations fail with instead of the plain "closed by the client".
+   */
+  private finish(err: ConnectionError | undefined, forced?: CloseTimeoutError): void {
     if (this.lifecycle.state === 'closed') return;
     this.lifecycle.move('closed');
     clearTimeout(this.handshakeTimer);
-    clearTimeout(this.closeTimer);
     this.heartbeat?.stop();
-    this.output.close();
-    this.stream.off('data', this.onData);
-    this.reads?.detach();
-    // Errors after this point (e.g. EPIPE while ending) have nobody to tell; keep them from crashing.
-    this.stream.on('error', () => {});
-    if (err) this.stream.destroy();
-    else this.stream.end(() => this.stream.destroy());
     const reason =
       err ??
+      forced ??
       new ConnectionError('the connection was closed by the client', {
         code: 'ERR_CONNECTION_CLOSED',
         recoverable: false,
       });
+    const clean = err === undefined && forced === undefined;
+    this.output.close(clean ? undefined : reason);
+    this.stream.off('data', this.onData);
+    this.reads?.detach();
+    // Errors after this point (e.g. EPIPE while ending) have nobody to tell; keep them from crashing.
+    this.stream.on('error', () => {});
+    if (clean) {
+      // end() calls back only once everything written has been flushed: a broker that stopped reading
+      // would keep the socket forever, so the close deadline (armed here if no close() armed it) still runs.
+      this.stream.end(() => this.stream.destroy());
+      if (this.closeTimer === undefined) this.armCloseDeadline(DEFAULT_CLOSE_TIMEOUT_MS);
+    } else this.stream.destroy();
     for (const channel of [...this.channels.values()]) channel.connectionClosed(reason);
     this.channels.clear();
-    if (this.pendingSecret) this.pendingSecret.reject(reason);
+    if (this.pendingSecret) {
+      clearTimeout(this.pendingSecret.timer);
+      this.pendingSecret.reject(reason);
+    }
     this.pendingSecret = undefined;
+    this.retired.clear();
     const hs = this.handshake;
     this.handshake = undefined;
     this.emit('close', err);
     // close() resolves, and a failed handshake rejects, once the socket is really gone: no handle outlives them.
     const released = () => {
+      clearTimeout(this.closeTimer);
+      this.closeTimer = undefined;
       hs?.reject(reason);
       const waiters = this.closeWaiters;
       this.closeWaiters = [];
@@ -494,7 +650,7 @@ export class Connection extends EventEmitter<ConnectionEvents> implements Channe
     for (let i = 0; i < max; i++) {
       const id = this.nextChannelId;
       this.nextChannelId = id >= max ? 1 : id + 1;
-      if (!this.channels.has(id)) return id;
+      if (!this.channels.has(id) && !this.retired.has(id)) return id;
     }
     throw new ConnectionError(`all ${max} channels are in use`, { code: 'ERR_CHANNELS_EXHAUSTED', recoverable: false });
   }

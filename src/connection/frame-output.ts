@@ -6,6 +6,9 @@ import { BufferWriter } from '../protocol/writer.js';
  * written to the stream once per tick, so a burst of publishes, acks and heartbeats costs one write.
  * When the stream's buffer is full (`write` returned false), {@link waitForDrain} lets callers hold
  * back until it drains instead of growing memory without bound.
+ *
+ * Ordering invariant: bytes reach the stream in the order they were encoded into {@link writer}. Every
+ * write path keeps it, which is what keeps each channel's frames in the order they were issued.
  */
 export class FrameOutput {
   readonly writer = new BufferWriter();
@@ -13,7 +16,7 @@ export class FrameOutput {
   writes = 0;
   private flushQueued = false;
   private beforeFlushHooks: Array<() => void> = [];
-  private drainWaiters: Array<() => void> = [];
+  private drainWaiters: Array<{ resolve(): void; reject(err: Error): void }> = [];
   private full = false;
   private closed = false;
 
@@ -54,35 +57,52 @@ export class FrameOutput {
     if (!this.stream.write(bytes)) this.full = true;
   };
 
-  /** Writes chunks in order after whatever is pending (for bodies too large to copy). */
+  /**
+   * Writes chunks taken from {@link writer} (a body too large to copy, with the frames encoded before it),
+   * now. The chunks hold every byte encoded before them, so they go out first; `beforeFlush` hooks are not
+   * run here: what they encode comes after the chunks and goes with the flush already scheduled. Running
+   * them first would put their frames (a coalesced ack) ahead of earlier ones (a nack in the chunks).
+   */
   writeChunks(chunks: Buffer[]): void {
     if (this.closed) return;
-    this.flush();
     this.stream.cork();
     for (const c of chunks) if (!this.stream.write(c)) this.full = true;
     this.writes++;
     process.nextTick(() => this.stream.uncork());
   }
 
-  /** Resolves once the stream has drained (at once if it is not full). */
+  /**
+   * Resolves once the stream has drained (at once if it is not full); rejects when the output is closed
+   * with a failure first (see {@link close}).
+   */
   waitForDrain(): Promise<void> {
     if (!this.full || this.closed) return Promise.resolve();
-    return new Promise((resolve) => this.drainWaiters.push(resolve));
+    return new Promise((resolve, reject) => this.drainWaiters.push({ resolve, reject }));
   }
 
-  /** Stops writing and releases everyone waiting for a drain. */
-  close(): void {
+  /**
+   * Stops writing and releases everyone waiting for a drain: they resolve when the close is clean (the
+   * peer confirmed it, so it read everything written before), and reject with `failure` otherwise (what
+   * they wrote may never have left this process).
+   */
+  close(failure?: Error): void {
     if (this.closed) return;
     this.flush();
     this.closed = true;
     this.stream.removeListener('drain', this.onDrain);
-    this.onDrain();
+    this.full = false;
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const w of waiters) {
+      if (failure) w.reject(failure);
+      else w.resolve();
+    }
   }
 
   private readonly onDrain = (): void => {
     this.full = false;
     const waiters = this.drainWaiters;
     this.drainWaiters = [];
-    for (const w of waiters) w();
+    for (const w of waiters) w.resolve();
   };
 }

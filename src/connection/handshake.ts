@@ -49,6 +49,12 @@ export function startOk(
   return { clientProperties, mechanism: options.mechanism, response, locale: 'en_US' };
 }
 
+/**
+ * The smallest frame_max warren works with: RabbitMQ 4.1+ refuses less, and the `frameMax` option cannot be
+ * set lower either.
+ */
+export const MIN_FRAME_MAX = 8192;
+
 /** The limits both sides agreed on. */
 export interface Tuned {
   channelMax: number;
@@ -61,10 +67,11 @@ export interface Tuned {
  * value wins; otherwise the lower of the two.
  */
 export function negotiate(tune: MethodOf<'connection.tune'>, options: ResolvedConnectOptions): Tuned {
-  if (tune.frameMax !== 0 && tune.frameMax < 4096) {
+  // The client may not propose more than the broker, so a broker below 8192 cannot be tuned up: refuse.
+  if (tune.frameMax !== 0 && tune.frameMax < MIN_FRAME_MAX) {
     throw new ProtocolError(
       501,
-      `broker proposed frame_max ${tune.frameMax}, below the protocol minimum of 4096: refusing to connect`,
+      `broker proposed frame_max ${tune.frameMax}, below the minimum of ${MIN_FRAME_MAX} (RabbitMQ 4.x refuses less): refusing to connect`,
     );
   }
   const pick = (client: number, server: number) =>

@@ -5,3 +5,5 @@ export * from './connection.js';
 export { VERSION } from './handshake.js';
 export type { LifecycleState } from './lifecycle.js';
 export * from './options.js';
+// redactUrl and redactText are exported by the client's settings module (the same functions).
+export { type AmqpUrl, parseUrl } from './url.js';

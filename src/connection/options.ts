@@ -2,6 +2,9 @@ import type { Duplex } from 'node:stream';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { WarrenError } from '../protocol/errors.js';
 import type { FieldTable } from '../protocol/field-table.js';
+import { MIN_FRAME_MAX } from './handshake.js';
+import { printAs, redactTls } from './secrets.js';
+import { parseUrl, redactUrl } from './url.js';
 
 /**
  * How to reach and talk to a broker. Every field is optional; see {@link DEFAULTS}.
@@ -45,6 +48,12 @@ export interface ConnectOptions {
    * channel or connection closes. Default 5.
    */
   ackDelay?: number;
+  /**
+   * Longest a synchronous method (channel.open, queue.declare, basic.qos, basic.consume, channel.close,
+   * connection.update-secret...) waits for the broker's reply, in ms (1..2^31-1). Past it the call rejects
+   * with an `RpcTimeoutError` (code `ERR_RPC_TIMEOUT`) and its channel closes. Default 30000.
+   */
+  rpcTimeoutMs?: number;
 }
 
 /** The values used for options that are left out. */
@@ -61,6 +70,7 @@ export const DEFAULTS = {
   connectionTimeout: 10000,
   mechanism: 'PLAIN',
   ackDelay: 5,
+  rpcTimeoutMs: 30_000,
 } as const;
 
 /** Options with every default filled in. */
@@ -81,6 +91,7 @@ export interface ResolvedConnectOptions {
   stream: Duplex | undefined;
   signal: AbortSignal | undefined;
   ackDelay: number;
+  rpcTimeoutMs: number;
 }
 
 /** An option that is out of range or a URL that cannot be parsed. */
@@ -98,41 +109,35 @@ const QUERY_PARAMS: Record<string, keyof ConnectOptions> = {
   connection_timeout: 'connectionTimeout',
 };
 
-/** Masks the password of an AMQP URL so it can be logged. */
-export function redactAmqpUrl(url: string): string {
-  return url.replace(/^(amqps?:\/\/[^:/@]*:)[^@/]*@/i, '$1***@');
-}
+/**
+ * Masks the password of a URL so it can be logged.
+ * @deprecated the same function as {@link redactUrl}, kept under its old name.
+ */
+export const redactAmqpUrl: (url: string) => string = redactUrl;
+
+const optionsError = (message: string) => new ConnectOptionsError(message);
 
 /**
- * Parses an `amqp://` or `amqps://` URL into options.
+ * Parses an `amqp://` or `amqps://` URL into options (see {@link parseUrl}, the one URL parser).
  *
  * The path is the percent-decoded vhost (no path, or `/` alone, mean "/"); query parameters `heartbeat`,
- * `frame_max`, `channel_max` and `connection_timeout` set the matching options.
+ * `frame_max`, `channel_max` and `connection_timeout` set the matching options. Errors are
+ * `ConnectOptionsError`s whose message never contains the password.
  * @example
  * ```ts
  * parseAmqpUrl('amqp://guest:guest@127.0.0.1:5672/%2F?heartbeat=30'); // { hostname: '127.0.0.1', vhost: '/', heartbeat: 30, ... }
  * ```
  */
 export function parseAmqpUrl(url: string): ConnectOptions {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    throw new ConnectOptionsError(`invalid AMQP URL: ${redactAmqpUrl(url)}`);
-  }
-  const scheme = u.protocol;
-  if (scheme !== 'amqp:' && scheme !== 'amqps:') {
-    throw new ConnectOptionsError(`AMQP URL must start with amqp:// or amqps://, got ${redactAmqpUrl(url)}`);
-  }
+  const u = parseUrl(url, optionsError);
   const out: ConnectOptions = {};
-  if (u.hostname) out.hostname = u.hostname.replace(/^\[(.*)\]$/, '$1');
-  if (u.port) out.port = Number(u.port);
-  if (u.username) out.username = decodeURIComponent(u.username);
-  if (u.password) out.password = decodeURIComponent(u.password);
-  const path = u.pathname;
-  out.vhost = path === '' || path === '/' ? '/' : decodeURIComponent(path.slice(1));
-  if (scheme === 'amqps:') out.tls = true;
-  for (const [key, value] of u.searchParams) {
+  if (u.hostname) out.hostname = u.hostname;
+  if (u.port !== undefined) out.port = u.port;
+  if (u.username) out.username = u.username;
+  if (u.password !== undefined) out.password = u.password;
+  out.vhost = u.vhost;
+  if (u.tls) out.tls = true;
+  for (const [key, value] of u.params) {
     const option = QUERY_PARAMS[key];
     if (option === undefined) continue;
     const n = Number(value);
@@ -153,10 +158,18 @@ function checkRange(name: string, value: number, min: number, max: number): numb
   return value;
 }
 
-/** Resolves a URL or options object into complete, validated options. */
+/**
+ * Resolves a URL or options object into complete, validated options. The result prints (util.inspect,
+ * JSON.stringify) with its password and TLS secrets masked.
+ */
 export function resolveConnectOptions(input: string | ConnectOptions = {}): ResolvedConnectOptions {
   const o = typeof input === 'string' ? parseAmqpUrl(input) : input;
   const tls = o.tls === true ? {} : o.tls === false ? undefined : o.tls;
+  // Printed (inspect, JSON) without the password and TLS secrets.
+  return printAs(resolveAll(o, tls), (r) => ({ ...r, password: '***', tls: redactTls(r.tls) }));
+}
+
+function resolveAll(o: ConnectOptions, tls: TlsOptions | undefined): ResolvedConnectOptions {
   return {
     hostname: o.hostname ?? DEFAULTS.hostname,
     port: checkRange('port', o.port ?? (tls ? DEFAULTS.tlsPort : DEFAULTS.port), 1, 65535),
@@ -164,7 +177,10 @@ export function resolveConnectOptions(input: string | ConnectOptions = {}): Reso
     password: o.password ?? DEFAULTS.password,
     vhost: o.vhost ?? DEFAULTS.vhost,
     heartbeat: checkRange('heartbeat', o.heartbeat ?? DEFAULTS.heartbeat, 0, 65535),
-    frameMax: o.frameMax === 0 ? 0xffffffff : checkRange('frameMax', o.frameMax ?? DEFAULTS.frameMax, 8192, 0xffffffff),
+    frameMax:
+      o.frameMax === 0
+        ? 0xffffffff
+        : checkRange('frameMax', o.frameMax ?? DEFAULTS.frameMax, MIN_FRAME_MAX, 0xffffffff),
     channelMax: checkRange('channelMax', o.channelMax || DEFAULTS.channelMax, 1, 65535),
     connectionTimeout: checkRange(
       'connectionTimeout',
@@ -179,6 +195,7 @@ export function resolveConnectOptions(input: string | ConnectOptions = {}): Reso
     stream: o.stream,
     signal: o.signal,
     ackDelay: checkRange('ackDelay', o.ackDelay ?? DEFAULTS.ackDelay, 0, 1000),
+    rpcTimeoutMs: checkRange('rpcTimeoutMs', o.rpcTimeoutMs ?? DEFAULTS.rpcTimeoutMs, 1, 2 ** 31 - 1),
   };
 }
 

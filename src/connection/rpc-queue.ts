@@ -1,3 +1,4 @@
+import { RpcTimeoutError } from '../protocol/errors.js';
 import type { MethodInputs, MethodName } from '../protocol/spec.js';
 
 interface Call {
@@ -12,12 +13,24 @@ interface Call {
 /**
  * The synchronous methods of one channel: sent one at a time, in call order, each answered by the
  * reply the spec pairs with it. A channel exception fails the call in flight and everything queued.
+ *
+ * The call in flight waits at most `timeoutMs` for its reply: then it rejects with an
+ * {@link RpcTimeoutError} and `onTimeout` runs (the channel closes, failing the queue through
+ * {@link failAll}), because a reply arriving late would otherwise answer the next call. One timer, for the
+ * call in flight only; cleared on its reply and by {@link failAll}.
  */
 export class RpcQueue {
   private readonly queue: Call[] = [];
   private inFlight: Call | null = null;
+  private timer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly send: (name: MethodName, args: unknown) => void) {}
+  constructor(
+    private readonly send: (name: MethodName, args: unknown) => void,
+    private readonly timeoutMs: number,
+    /** Where the calls go, for the error message (`channel 3`). */
+    private readonly where: string,
+    private readonly onTimeout: (err: RpcTimeoutError) => void,
+  ) {}
 
   /** Names of the replies the call in flight waits for (empty when idle). */
   get awaiting(): readonly string[] {
@@ -57,6 +70,8 @@ export class RpcQueue {
     const call = this.inFlight;
     if (call === null || !call.expect.includes(name)) return false;
     this.inFlight = null;
+    clearTimeout(this.timer);
+    this.timer = undefined;
     try {
       call.onReply?.(value);
       call.resolve(value);
@@ -71,6 +86,8 @@ export class RpcQueue {
   failAll(err: Error): void {
     const calls = this.inFlight ? [this.inFlight, ...this.queue] : [...this.queue];
     this.inFlight = null;
+    clearTimeout(this.timer);
+    this.timer = undefined;
     this.queue.length = 0;
     for (const c of calls) c.reject(err);
   }
@@ -86,6 +103,18 @@ export class RpcQueue {
       this.inFlight = null;
       call.reject(err as Error);
       this.next();
+      return;
     }
+    this.timer = setTimeout(this.expire, this.timeoutMs);
   }
+
+  private readonly expire = (): void => {
+    this.timer = undefined;
+    const call = this.inFlight;
+    if (call === null) return;
+    this.inFlight = null;
+    const err = new RpcTimeoutError(call.name, this.timeoutMs, this.where);
+    call.reject(err);
+    this.onTimeout(err);
+  };
 }

@@ -1,4 +1,4 @@
-import { ProtocolError } from './errors.js';
+import { type DecodeError, ProtocolError } from './errors.js';
 import type { BasicProperties, Method } from './spec.js';
 
 /** A method that carries content (basic.deliver, basic.return, basic.get-ok), with its content. */
@@ -7,6 +7,8 @@ export interface ContentMessage<M extends Method = Method> {
   properties: BasicProperties;
   /** The body; a view into the received bytes when it arrived in one frame. */
   body: Buffer;
+  /** Set when the content header's properties could not be decoded (`properties` is then `{}`). */
+  decodeError: DecodeError | undefined;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -21,6 +23,7 @@ const EMPTY = Buffer.alloc(0);
 export class ContentAssembler {
   private method: Method | null = null;
   private properties: BasicProperties | null = null;
+  private decodeError: DecodeError | undefined;
   private bodySize = 0;
   private received = 0;
   private first: Buffer | null = null;
@@ -40,11 +43,12 @@ export class ContentAssembler {
   }
 
   /** Takes the content header; returns the message at once when its body is empty. */
-  header(bodySize: number, properties: BasicProperties): ContentMessage | null {
+  header(bodySize: number, properties: BasicProperties, decodeError?: DecodeError): ContentMessage | null {
     if (this.method === null || this.properties !== null) {
       throw new ProtocolError(505, 'content header frame without a preceding content method');
     }
     this.properties = properties;
+    this.decodeError = decodeError;
     this.bodySize = bodySize;
     return bodySize === 0 ? this.complete(EMPTY) : null;
   }
@@ -78,6 +82,7 @@ export class ContentAssembler {
   reset(): void {
     this.method = null;
     this.properties = null;
+    this.decodeError = undefined;
     this.first = null;
     this.gathered = null;
     this.received = 0;
@@ -85,7 +90,12 @@ export class ContentAssembler {
   }
 
   private complete(body: Buffer): ContentMessage {
-    const message: ContentMessage = { method: this.method!, properties: this.properties!, body };
+    const message: ContentMessage = {
+      method: this.method!,
+      properties: this.properties!,
+      body,
+      decodeError: this.decodeError,
+    };
     this.reset();
     return message;
   }

@@ -166,6 +166,49 @@ export class ChannelError extends WarrenError {
   }
 }
 
+/**
+ * A synchronous method (queue.declare, basic.consume, channel.close...) got no answer within the
+ * `rpcTimeoutMs` connect option. The channel it was sent on is closed with this error: a reply that comes
+ * later could otherwise be taken for the answer to a later call. `methodName` names the method.
+ */
+export class RpcTimeoutError extends ChannelError {
+  static override readonly kind: string = 'RpcTimeoutError';
+  /** How long the call waited, in ms. */
+  readonly timeoutMs: number;
+  constructor(methodName: string, timeoutMs: number, where: string) {
+    super(`${methodName} on ${where} got no reply within ${timeoutMs} ms (rpcTimeoutMs)`, {
+      code: 'ERR_RPC_TIMEOUT',
+      methodName,
+      recoverable: true,
+    });
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/**
+ * Content the decoder could not turn into properties (a content header it refuses). Only the one message
+ * is affected: it arrives with its raw body and `decodeError` set (see `Delivery.decodeError`) instead of
+ * the connection closing. `code` is `ERR_DECODE_PROPERTIES`.
+ */
+export class DecodeError extends WarrenError {
+  static override readonly kind: string = 'DecodeError';
+  constructor(message: string, options: WarrenErrorOptions = {}) {
+    super(message, { code: 'ERR_DECODE_PROPERTIES', recoverable: false, ...options });
+  }
+}
+
+/**
+ * The connection was given up on because `close()` (or a failure) did not finish within its deadline:
+ * every operation still pending (channel calls, publisher confirms, drain waits) fails with this.
+ * `code` is `ERR_CLOSE_TIMEOUT`.
+ */
+export class CloseTimeoutError extends ConnectionError {
+  static override readonly kind: string = 'CloseTimeoutError';
+  constructor(message: string, options: WarrenErrorOptions = {}) {
+    super(message, { code: 'ERR_CLOSE_TIMEOUT', recoverable: true, ...options });
+  }
+}
+
 /** Builds the error for a `connection.close` or `channel.close` received from the broker. */
 export function errorFromClose(
   scope: 'connection' | 'channel',

@@ -3,7 +3,7 @@
  * and the streaming {@link FrameDecoder} that turns bytes in any chunking into typed frames.
  * @module
  */
-import { EncodeError, ProtocolError } from './errors.js';
+import { DecodeError, EncodeError, ProtocolError } from './errors.js';
 import { BufferReader } from './reader.js';
 import {
   type BasicProperties,
@@ -48,6 +48,8 @@ export interface HeaderFrame {
   classId: number;
   bodySize: number;
   properties: BasicProperties;
+  /** Set when the properties could not be decoded (then `properties` is `{}`); see {@link FrameSink.header}. */
+  decodeError?: DecodeError;
 }
 /** A content body frame; `payload` is a view into the received bytes. */
 export interface BodyFrame {
@@ -219,8 +221,12 @@ function writeBodyFrames(w: BufferWriter, channel: number, body: Uint8Array, fra
  */
 export interface FrameSink {
   method(channel: number, method: Method): void;
-  /** A content header; its class is basic (the decoder refuses any other with a 505). */
-  header(channel: number, bodySize: number, properties: BasicProperties): void;
+  /**
+   * A content header; its class is basic (the decoder refuses any other with a 505). When its properties
+   * cannot be decoded (an unknown field type, a table longer than the frame...), `properties` is `{}` and
+   * `decodeError` says why: the frame's size is known, so only that message is affected, not the stream.
+   */
+  header(channel: number, bodySize: number, properties: BasicProperties, decodeError?: DecodeError): void;
   /** A content body frame; `payload` is a view into the received bytes. */
   body(channel: number, payload: Buffer): void;
   heartbeat(): void;
@@ -232,8 +238,12 @@ export interface FrameSink {
 export function frameObjects(onFrame: (frame: Frame) => void, onError: (err: ProtocolError) => void): FrameSink {
   return {
     method: (channel, method) => onFrame({ type: FRAME_METHOD, channel, method }),
-    header: (channel, bodySize, properties) =>
-      onFrame({ type: FRAME_HEADER, channel, classId: ClassId.BASIC, bodySize, properties }),
+    header: (channel, bodySize, properties, decodeError) =>
+      onFrame(
+        decodeError === undefined
+          ? { type: FRAME_HEADER, channel, classId: ClassId.BASIC, bodySize, properties }
+          : { type: FRAME_HEADER, channel, classId: ClassId.BASIC, bodySize, properties, decodeError },
+      ),
     body: (channel, payload) => onFrame({ type: FRAME_BODY, channel, payload }),
     heartbeat: () => onFrame({ type: FRAME_HEARTBEAT, channel: 0 }),
     error: onError,
@@ -422,8 +432,23 @@ export class FrameDecoder {
     if (classId !== ClassId.BASIC) {
       throw new ProtocolError(505, `content header for class ${classId}: only basic (60) carries content`);
     }
-    const properties = decodeBasicProperties(r);
-    r.expectEnd('content header');
+    let properties: BasicProperties;
+    try {
+      properties = decodeBasicProperties(r);
+      r.expectEnd('content header');
+    } catch (err) {
+      if (!(err instanceof ProtocolError)) throw err;
+      // The reader never goes past the frame, so the stream is intact: fail this message, not the connection.
+      this.sink.header(
+        channel,
+        bodySize,
+        {},
+        new DecodeError(`cannot decode the properties of a message on channel ${channel}: ${err.message}`, {
+          cause: err,
+        }),
+      );
+      return;
+    }
     this.sink.header(channel, bodySize, properties);
   }
 }

@@ -5,4 +5,5 @@ export * from './field-table.js';
 export * from './frame.js';
 export * from './reader.js';
 export * from './spec.js';
+export * from './timestamp.js';
 export * from './writer.js';

@@ -1,4 +1,5 @@
 import { ProtocolError } from './errors.js';
+import { MAX_DATE_SECONDS, RawTimestamp } from './timestamp.js';
 
 const TWO_POW_32 = 4294967296;
 const MAX_SAFE_HIGH_WORD = 0x1fffff;
@@ -118,9 +119,21 @@ export class BufferReader {
     return s;
   }
 
-  /** A timestamp (seconds since the epoch, 64-bit) as a Date. */
+  /**
+   * A timestamp (seconds since the epoch, 64-bit) as a Date. Read as signed, as other clients write a
+   * date before 1970; one that no Date can hold comes back as a {@link RawTimestamp} with the exact value.
+   * Never refused: a header value must not be able to close the connection.
+   */
   timestamp(): Date {
-    return new Date(this.u64() * 1000);
+    this.need(8, 'timestamp');
+    const hi = this.buf.readInt32BE(this.pos);
+    const lo = this.buf.readUInt32BE(this.pos + 4);
+    this.pos += 8;
+    if (hi >= -0x200000 && hi < 0x200000) {
+      const seconds = hi * TWO_POW_32 + lo; // exact: |hi| < 2^21
+      if (seconds <= MAX_DATE_SECONDS && seconds >= -MAX_DATE_SECONDS) return new Date(seconds * 1000);
+    }
+    return new RawTimestamp(this.buf.readBigInt64BE(this.pos - 8));
   }
 
   /** Fails when bytes are left over: a method or header carries exactly its arguments. */

@@ -1,4 +1,5 @@
 import { EncodeError } from './errors.js';
+import { RawTimestamp } from './timestamp.js';
 
 /** Strings up to this length are tried as ASCII by a plain copy loop before the native encoder. */
 const ASCII_LOOP_MAX = 64;
@@ -134,10 +135,27 @@ export class BufferWriter {
     this.pos += b.length;
   }
 
+  /**
+   * A Date as signed 64-bit seconds since the epoch (rounded down; before 1970 is negative). A
+   * {@link RawTimestamp} is written with its exact value, so a timestamp received is sent back unchanged.
+   */
   timestamp(d: Date, field: string): void {
+    this.ensure(8);
+    if (d instanceof RawTimestamp) {
+      const s = d.seconds;
+      if (typeof s !== 'bigint' || s < -(2n ** 63n) || s >= 2n ** 63n) {
+        throw new EncodeError(`${field} must be a timestamp within 64 bits, got ${String(s)} s`);
+      }
+      this.buf.writeBigInt64BE(s, this.pos);
+      this.pos += 8;
+      return;
+    }
     const ms = d instanceof Date ? d.getTime() : Number.NaN;
-    if (!Number.isFinite(ms) || ms < 0)
-      throw new EncodeError(`${field} must be a valid Date after 1970, got ${String(d)}`);
-    this.u64(Math.floor(ms / 1000), field);
+    if (!Number.isFinite(ms)) throw new EncodeError(`${field} must be a valid Date, got ${String(d)}`);
+    const seconds = Math.floor(ms / 1000);
+    const hi = Math.floor(seconds / TWO_POW_32);
+    this.buf.writeInt32BE(hi, this.pos);
+    this.buf.writeUInt32BE(seconds - hi * TWO_POW_32, this.pos + 4);
+    this.pos += 8;
   }
 }

@@ -12,6 +12,7 @@ import {
   FRAME_BODY,
   FRAME_END,
   FRAME_HEADER,
+  FRAME_HEARTBEAT,
   FRAME_METHOD,
   type Frame,
   FrameDecoder,
@@ -200,6 +201,27 @@ export class FakePeer {
     const open = await this.expectMethod('channel.open', { timeoutMs });
     this.send(open.channel, 'channel.open-ok', {});
     return open.channel;
+  }
+
+  /**
+   * Sends a heartbeat frame every `intervalMs` until the socket closes (a broker that is alive but answers
+   * nothing else).
+   */
+  startHeartbeats(intervalMs: number): void {
+    const timer = setInterval(() => this.writeRaw(rawFrame(FRAME_HEARTBEAT, 0, Buffer.alloc(0))), intervalMs);
+    this.socket.once('close', () => clearInterval(timer));
+  }
+
+  /**
+   * Stops reading from the socket (a broker under a memory alarm): the client's writes pile up in the
+   * kernel buffers and then in its own. {@link resumeReading} undoes it.
+   */
+  stopReading(): void {
+    this.socket.pause();
+  }
+
+  resumeReading(): void {
+    this.socket.resume();
   }
 
   /** Destroys the socket. */

@@ -184,7 +184,7 @@ describe('an unknown method', () => {
 describe('after an undecodable frame, with a server that answers close-ok and keeps the socket open', () => {
   const fx = useFakeBroker('close-ok');
 
-  // BUG (demonstrating, both fail today): a frame error makes the FrameDecoder ignore all further input, so the
+  // Regression (once failed): a frame error makes the FrameDecoder ignore all further input, so the
   // connection.close-ok the server sends back is never recognised; Connection.protocolError() still starts the
   // normal close and sits in 'closing' for CLOSE_TIMEOUT_MS (5 s) before giving up. It should tell the server
   // (connection.close) and close at once.

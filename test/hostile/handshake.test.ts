@@ -23,7 +23,7 @@ describe('connection.tune with frame_max below the protocol minimum', () => {
     const e = expectProtocolFailure(error, 501, 'FRAME_ERROR');
     expect(e.message).toMatch(/frame_max/);
     expect(e.message).toMatch(/1024/);
-    expect(e.message).toMatch(/4096/);
+    expect(e.message).toMatch(/8192/);
     expect(elapsed).toBeLessThan(1000);
     // The client refused instead of tuning: no tune-ok, no connection.open, one connection.close(501).
     expect(peer.methods('connection.tune-ok')).toEqual([]);
@@ -36,7 +36,30 @@ describe('connection.tune with frame_max below the protocol minimum', () => {
     expect((await script).ok).toBe(false); // the script waited in vain for tune-ok
   });
 
-  // BUG (demonstrating, fails today): onStreamClose() reports ACCESS_REFUSED whenever the socket closes at the
+  it.each([4096, 8191])('refuses frame_max %i too: never below the 8192 RabbitMQ 4.x requires', async (frameMax) => {
+    const connecting = connect(fx.broker.options());
+    const peer = await fx.broker.accept();
+    const script = settle(peer.handshake('tune', { frameMax }));
+    const { error } = await rejection(connecting, 3000, 'connect()');
+    const e = expectProtocolFailure(error, 501, 'FRAME_ERROR');
+    expect(e.message).toContain(`frame_max ${frameMax}`);
+    expect(e.message).toContain('8192');
+    expect(peer.methods('connection.tune-ok')).toEqual([]);
+    await peer.expectClientGone();
+    await script;
+  });
+
+  it('accepts a broker frame_max of 8192 exactly', async () => {
+    const connecting = connect(fx.broker.options());
+    const peer = await fx.broker.accept();
+    const { tuneOk } = await peer.handshake('open-ok', { frameMax: 8192 });
+    expect(tuneOk?.frameMax).toBe(8192);
+    const conn = await connecting;
+    expect(conn.frameMax).toBe(8192);
+    await conn.close();
+  });
+
+  // Regression (once failed): onStreamClose() reports ACCESS_REFUSED whenever the socket closes at the
   // 'tune' step without a socket error, even when the client itself is closing for a protocol violation.
   it('keeps the 501 reason when the server drops the socket in answer to the connection.close', async () => {
     const broker = await fx.restart('drop');
@@ -51,7 +74,7 @@ describe('connection.tune with frame_max below the protocol minimum', () => {
     await script;
   });
 
-  // BUG (demonstrating, fails today): the handshake timer fires finish() with ERR_CONNECTION_TIMEOUT
+  // Regression (once failed): the handshake timer fires finish() with ERR_CONNECTION_TIMEOUT
   // ("waiting for connection.tune"), replacing the protocol violation the client is already closing for.
   it('keeps the 501 reason when the server never answers the connection.close before the connection timeout', async () => {
     const broker = await fx.restart('ignore');
@@ -87,7 +110,7 @@ describe('a server that does not speak AMQP 0-9-1', () => {
     await peer.expectClientGone();
   });
 
-  // BUG (demonstrating, fails today): after a framing error the decoder ignores all further input, yet the
+  // Regression (once failed): after a framing error the decoder ignores all further input, yet the
   // connection waits CLOSE_TIMEOUT_MS (5 s) for a connection.close-ok it can no longer recognise.
   it('rejects promptly even when the garbage-sending server keeps the socket open', async () => {
     const connecting = connect(fx.broker.options({ connectionTimeout: 10_000 }));

@@ -21,7 +21,8 @@ async function setup(n: number): Promise<{ ch: Channel; queue: string; check: Ch
   const ch = await conn.createChannel();
   const check = await conn.createChannel();
   const queue = uniqueName('acks');
-  await ch.queueDeclare({ queue });
+  // Durable: RabbitMQ 4.3 refuses transient non-exclusive queues; one test reconnects, so not exclusive.
+  await ch.queueDeclare({ queue, durable: true });
   created = queue;
   await ch.confirmSelect();
   await Promise.all(Array.from({ length: n }, (_, i) => ch.basicPublish({ routingKey: queue }, String(i))));
@@ -83,6 +84,33 @@ describe('acks coalesced on the wire', () => {
       left.push(m.body.toString());
     }
     expect(left.sort()).toEqual(['2', '8', '9']);
+  });
+});
+
+describe('a nack before coalesced acks', () => {
+  it('reaches the broker first even when another channel publishes a 100 KB body: message 1 is requeued, not lost', async () => {
+    const { ch, queue, check } = await setup(6);
+    const d = await collect(ch, queue, 6, 10);
+    const closed: unknown[] = [];
+    ch.on('close', (err) => closed.push(err));
+    const publisher = await conn!.createChannel();
+    const resultQueue = uniqueName('acks-results');
+    await publisher.queueDeclare({ queue: resultQueue, exclusive: true });
+    // All in one tick, as a handler would: nack the first, ack the rest, publish a large result.
+    ch.basicNack(d[0]!.deliveryTag, { requeue: true });
+    for (const m of d.slice(1)) ch.basicAck(m.deliveryTag);
+    await publisher.basicPublish({ routingKey: resultQueue }, Buffer.alloc(100 * 1024, 7));
+    await ch.basicCancel(d[0]!.consumerTag);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(closed).toEqual([]);
+    expect(ch.isOpen).toBe(true);
+    // Message 0 went back to the queue (and maybe to the consumer again, unacked: closing returns it); 1..5 were acked.
+    await ch.close();
+    const again = await check.basicGet({ queue, noAck: true });
+    expect(again?.body.toString()).toBe('0');
+    expect(again?.redelivered).toBe(true);
+    expect((await check.queueDeclare({ queue, passive: true })).messageCount).toBe(0);
+    expect((await check.queueDeclare({ queue: resultQueue, passive: true })).messageCount).toBe(1);
   });
 });
 

@@ -173,7 +173,9 @@ describe('resolveSettings: validation', () => {
 
   it('rejects unparsable URLs without leaking the password', () => {
     const err = thrown(SettingsError, () => resolveSettings({}, { RABBITMQ_URL: `amqp://app:${SECRET}/x@mq` }));
-    expect(err.message).toBe('invalid broker url amqp://***@mq: not a URL');
+    expect(err.message).toBe(
+      'invalid broker url amqp://***@mq: not a URL (a password containing /, ? or # must be percent-encoded)',
+    );
     expect(err.message).not.toContain(SECRET);
     expect(thrown(SettingsError, () => resolveSettings({ urls: 'not a url' }, {})).message).toBe(
       'invalid broker url not a url: not a URL',

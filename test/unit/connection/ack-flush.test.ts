@@ -32,7 +32,9 @@ function harness(ackDelay = ACK_DELAY) {
     output,
     frameMax: 131072,
     ackDelay,
+    rpcTimeoutMs: 30_000,
     releaseChannel: () => {},
+    retireChannel: () => {},
     protocolError: fail,
   };
   const channel = new Channel(host, CH);

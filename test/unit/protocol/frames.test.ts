@@ -299,9 +299,19 @@ describe('FrameDecoder errors', () => {
     expect(c.errors[0]!.message).toContain('trailing');
   });
 
-  it('trailing bytes after the content header properties → 502', () => {
-    const c = new Collector().push(rawFrame(2, 1, hex('003c 0000 0000000000000000 0000 ff')));
-    expect(c.errors.map((e) => e.replyCode)).toEqual([502]);
+  // A content header's properties are confined to its frame: one that cannot be decoded fails only its
+  // message (reported with the header as decodeError), not the stream (see lenient-decode.test.ts).
+  const undecodableHeader = (c: Collector) => {
+    expect(c.errors).toEqual([]);
+    expect(c.decoder.hasFailed).toBe(false);
+    const h = c.frames[0] as Frame & { decodeError?: ProtocolError; properties: object };
+    expect(h.properties).toEqual({});
+    expect(h.decodeError?.code).toBe('ERR_DECODE_PROPERTIES');
+    expect((h.decodeError?.cause as ProtocolError | undefined)?.replyCode).toBe(502);
+  };
+
+  it('trailing bytes after the content header properties → the header with a decodeError (502 cause)', () => {
+    undecodableHeader(new Collector().push(rawFrame(2, 1, hex('003c 0000 0000000000000000 0000 ff'))));
   });
 
   it('a content header for a class other than basic → 505', () => {
@@ -309,9 +319,8 @@ describe('FrameDecoder errors', () => {
     expect(c.errors.map((e) => e.replyCode)).toEqual([505]);
   });
 
-  it('unknown property flag bits (continuation bit) → 502', () => {
-    const c = new Collector().push(rawFrame(2, 1, hex('003c 0000 0000000000000000 0001')));
-    expect(c.errors.map((e) => e.replyCode)).toEqual([502]);
+  it('unknown property flag bits (continuation bit) → the header with a decodeError (502 cause)', () => {
+    undecodableHeader(new Collector().push(rawFrame(2, 1, hex('003c 0000 0000000000000000 0001'))));
   });
 
   it('a body size beyond 2^53 → 502', () => {
