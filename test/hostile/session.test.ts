@@ -103,6 +103,26 @@ describe('disconnect()', () => {
   });
 });
 
+describe('disconnect() during a set-up that hangs', () => {
+  it('ends by its deadline; the half set-up connection is dropped, no consumer left', async () => {
+    const mq = client({ queues: [{ name: 'q-hang' }] });
+    await mq.connect();
+    await mq.consume('q-hang', async () => {});
+    broker.plan = (m) => (m.name === 'basic.consume' ? { kind: 'hang' } : undefined);
+    const before = broker.attempts;
+    broker.open[0]!.closeConnection(320);
+    await waitFor(() => broker.attempts > before && broker.open.length === 1, 'a reconnect attempt', 5000);
+    await waitFor(() => broker.peers.at(-1)!.received.some((r) => r.endsWith('basic.consume')), 'the hanging consume');
+    expect(mq.state).toBe('reconnecting');
+    const started = Date.now();
+    await mq.disconnect({ timeoutMs: 400 });
+    expect(Date.now() - started).toBeLessThan(1500);
+    expect(mq.state).toBe('idle');
+    await waitFor(() => broker.open.length === 0, 'the half set-up connection to be gone', 2000);
+    expect(broker.liveConsumers).toBe(0);
+  });
+});
+
 describe('util.inspect', () => {
   it('never shows the password, before and after connecting', async () => {
     const secret = 'pw-s3cret-7731';

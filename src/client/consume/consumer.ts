@@ -39,7 +39,8 @@ import { ConnectionError } from '../../protocol/errors.js';
 import { left, within } from '../session/deadline.js';
 import type { Participant, Session, SessionHost } from '../session/types.js';
 import { declareCompanions, redeclareQueue } from './companions.js';
-import { type Entry, type IncomingDelivery, Message, type SettleKind } from './delivery.js';
+import { Deliveries } from './deliveries.js';
+import { type Entry, type IncomingDelivery, Message } from './delivery.js';
 import { ConsumerCancelledError, errorText, HandlerTimeoutError } from './errors.js';
 import { attemptOf, type ConsumeMessage, decodePayload } from './message.js';
 import { type ConsumeOptions, type ResolvedOptions, resolveOptions } from './options.js';
@@ -118,18 +119,12 @@ export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
   /** Attach / resubscribe steps run one at a time, in order. */
   private chain: Promise<void> = Promise.resolve();
   private initialAttach = false;
-  private waiting: Entry[] = [];
-  private waitingHead = 0;
-  private running = 0;
-  private unsettled = 0;
-  private idleWaiters: Array<() => void> = [];
+  private readonly deliveries: Deliveries;
   private reattachTimer: NodeJS.Timeout | undefined;
   private reattachFailures = 0;
   private stopping: Promise<void> | undefined;
   /** Set while an attach / resubscribe step runs: its own failure handling decides what follows. */
   private stepping = false;
-  private readonly settleBound = (entry: Entry, kind: SettleKind, requeue: boolean): boolean =>
-    this.settle(entry, kind, requeue);
 
   /** @internal Use {@link consume}. */
   constructor(host: ConsumerHost, queue: string, handler: ConsumeHandler<T>, options: ConsumeOptions<T> = {}) {
@@ -139,6 +134,12 @@ export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
     this.serverNamed = this.session.serverNamedQueues.indexOf(queue);
     this.handler = handler;
     this.opts = resolveOptions(queue, handler, options);
+    this.deliveries = new Deliveries(
+      this.opts.concurrency,
+      (entry) => this.process(entry),
+      (err) => this.report(err, 'processing a message'),
+      () => this.status === 'stopping' || this.status === 'stopped',
+    );
     const self = this;
     this.outcomes = new Outcomes(
       {
@@ -146,7 +147,7 @@ export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
           return self.name;
         },
         session: this.session,
-        settle: this.settleBound,
+        settle: this.deliveries.settle,
         report: (err, what) => this.report(err, what),
         get stopping() {
           return self.status === 'stopping' || self.status === 'stopped';
@@ -179,12 +180,12 @@ export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
 
   /** Messages received and not yet settled (running, waiting for a handler slot, or awaiting a republish confirm). */
   get inFlight(): number {
-    return this.unsettled;
+    return this.deliveries.inFlight;
   }
 
   /** Handlers running now. */
   get activeHandlers(): number {
-    return this.running;
+    return this.deliveries.active;
   }
 
   /** @internal Joins the session; rejects (and leaves) when the first subscription fails. */
@@ -225,7 +226,7 @@ export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
 
   /** Never shows the connection (and its credentials) behind it. */
   [inspect.custom](): string {
-    return `Consumer { queue: ${JSON.stringify(this.name)}, state: '${this.status}', consumerTag: ${JSON.stringify(this.tag)}, inFlight: ${this.unsettled} }`;
+    return `Consumer { queue: ${JSON.stringify(this.name)}, state: '${this.status}', consumerTag: ${JSON.stringify(this.tag)}, inFlight: ${this.deliveries.inFlight} }`;
   }
 
   /** The client's shutdown: finish by `deadline`, which is the client's, so nothing is added to it. */
@@ -245,12 +246,12 @@ export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
     const tag = this.tag;
     this.tag = undefined;
     if (ch?.isOpen && tag !== undefined) await within(ch.basicCancel(tag), left(deadline));
-    this.requeueWaiting();
-    const idle = await this.waitIdle(left(deadline));
+    this.deliveries.requeueWaiting();
+    const idle = await this.deliveries.waitIdle(left(deadline));
     if (!idle) {
       this.session.logger.warn(
-        { queue: this.name, inFlight: this.unsettled },
-        `warren: consumer of queue ${JSON.stringify(this.name)}: ${this.unsettled} message(s) still unsettled at the stop deadline; closing the channel (the broker redelivers them)`,
+        { queue: this.name, inFlight: this.deliveries.inFlight },
+        `warren: consumer of queue ${JSON.stringify(this.name)}: ${this.deliveries.inFlight} message(s) still unsettled at the stop deadline; closing the channel (the broker redelivers them)`,
       );
     }
     this.channel = undefined;
@@ -385,7 +386,7 @@ export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
     this.channel = undefined;
     this.tag = undefined;
     this.conn = undefined;
-    this.dropDeadWaiting();
+    this.deliveries.dropDeadWaiting();
     if (this.status === 'active') this.status = 'recovering';
   }
 
@@ -394,7 +395,7 @@ export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
     if (this.channel !== ch) return;
     this.channel = undefined;
     this.tag = undefined;
-    this.dropDeadWaiting();
+    this.deliveries.dropDeadWaiting();
     const conn = this.conn;
     if (!this.alive(gen) || conn === undefined || !conn.isOpen) return;
     if (err === undefined || err instanceof ConnectionError) return;
@@ -448,48 +449,9 @@ export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
   // Deliveries.
 
   private onDelivery(ch: Channel, delivery: IncomingDelivery): void {
-    const entry: Entry = { channel: ch, delivery, settled: false };
-    this.unsettled++;
-    if (this.status === 'stopping' || this.status === 'stopped' || this.channel !== ch) {
-      // Arrived between basic.cancel and its -ok, or on a subscription being undone: give it back untouched.
-      this.settle(entry, 'nack', true);
-      return;
-    }
-    if (this.running < this.opts.concurrency) this.run(entry);
-    else this.waiting.push(entry);
-  }
-
-  private run(entry: Entry): void {
-    this.running++;
-    this.process(entry).then(this.finished, this.processFailed);
-  }
-
-  // Bound once: a closure per message would be garbage per message.
-  private readonly finished = (): void => {
-    this.running--;
-    this.pump();
-  };
-
-  private readonly processFailed = (err: unknown): void => {
-    this.report(err, 'processing a message');
-    this.finished();
-  };
-
-  private pump(): void {
-    while (this.running < this.opts.concurrency && this.waitingHead < this.waiting.length) {
-      if (this.status === 'stopping' || this.status === 'stopped') return;
-      const entry = this.waiting[this.waitingHead]!;
-      this.waiting[this.waitingHead++] = undefined as never;
-      if (!entry.channel.isOpen) {
-        this.settle(entry, 'drop', false);
-        continue;
-      }
-      this.run(entry);
-    }
-    if (this.waitingHead === this.waiting.length) {
-      this.waiting = [];
-      this.waitingHead = 0;
-    }
+    // Arriving between basic.cancel and its -ok, or on a subscription being undone: given back untouched.
+    const accepted = this.status !== 'stopping' && this.status !== 'stopped' && this.channel === ch;
+    this.deliveries.arrive({ channel: ch, delivery, settled: false }, accepted);
   }
 
   private async process(entry: Entry): Promise<void> {
@@ -508,7 +470,7 @@ export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
       return;
     }
     const value = decoded === undefined ? (d.body as unknown as T) : decoded.value;
-    const msg = new Message<T>(this.name, entry, value, attempt, o.manual, this.settleBound);
+    const msg = new Message<T>(this.name, entry, value, attempt, o.manual, this.deliveries.settle);
     try {
       if (o.handlerTimeoutMs === undefined) await this.handler(msg);
       else await this.invokeWithTimeout(msg, o.handlerTimeoutMs);
@@ -516,7 +478,7 @@ export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
       await this.outcomes.failed(entry, attempt, err);
       return;
     }
-    if (!o.manual) this.settle(entry, 'ack', false);
+    if (!o.manual) this.deliveries.settle(entry, 'ack', false);
   }
 
   private async invokeWithTimeout(msg: Message<T>, timeoutMs: number): Promise<void> {
@@ -531,60 +493,6 @@ export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
     } finally {
       clearTimeout(timer);
     }
-  }
-
-  /** Settles a delivery once, on the channel it came from (a dead channel sends nothing). */
-  private settle(entry: Entry, kind: SettleKind, requeue: boolean): boolean {
-    if (entry.settled) return false;
-    entry.settled = true;
-    let sent = false;
-    const tag = entry.delivery.deliveryTag;
-    if (kind === 'ack') sent = entry.channel.basicAck(tag);
-    else if (kind === 'nack') sent = entry.channel.basicNack(tag, { requeue });
-    else if (kind === 'reject') sent = entry.channel.basicReject(tag, { requeue });
-    if (--this.unsettled === 0) this.wakeIdle();
-    return sent;
-  }
-
-  private requeueWaiting(): void {
-    const waiting = this.waiting.slice(this.waitingHead);
-    this.waiting = [];
-    this.waitingHead = 0;
-    for (const e of waiting) this.settle(e, 'nack', true);
-  }
-
-  /** Deliveries waiting for a handler slot whose channel died: the broker redelivers them. */
-  private dropDeadWaiting(): void {
-    if (this.waitingHead === this.waiting.length) return;
-    const keep: Entry[] = [];
-    for (let i = this.waitingHead; i < this.waiting.length; i++) {
-      const e = this.waiting[i]!;
-      if (e.channel.isOpen) keep.push(e);
-      else this.settle(e, 'drop', false);
-    }
-    this.waiting = keep;
-    this.waitingHead = 0;
-  }
-
-  private waitIdle(timeoutMs: number): Promise<boolean> {
-    if (this.unsettled === 0) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        resolve(true);
-      };
-      const timer = setTimeout(() => {
-        this.idleWaiters = this.idleWaiters.filter((w) => w !== done);
-        resolve(false);
-      }, timeoutMs);
-      this.idleWaiters.push(done);
-    });
-  }
-
-  private wakeIdle(): void {
-    const waiters = this.idleWaiters;
-    this.idleWaiters = [];
-    for (const w of waiters) w();
   }
 
   /** An error on the consumer's `'error'` event when listened to, else to the client (its `'error'` event / logger). */

@@ -603,4 +603,22 @@ describe('consume pipeline (fake broker)', () => {
     expect(errors).toHaveLength(1);
     await consumer.stop();
   });
+
+  it('an attach of an old generation that completes late subscribes nowhere: the consumer is on the newest only', async () => {
+    const f = fakeHost();
+    const consumer = await consume(f.host, 'jobs', () => {});
+    const slow = deferred();
+    const second = f.reconnect(slow.promise);
+    await tick();
+    const conn2 = f.conn;
+    const third = f.reconnect();
+    await tick();
+    slow.resolve();
+    await Promise.all([second, third]);
+    await vi.waitFor(() => expect(consumer.state).toBe('active'));
+    expect(conn2.channels.flatMap((c) => c.calls).filter((c) => c.startsWith('consume'))).toEqual([]);
+    expect(f.conn.channels.flatMap((c) => c.calls).filter((c) => c.startsWith('consume'))).toEqual(['consume jobs']);
+    await consumer.stop();
+    expect(f.conn.channels.filter((c) => c.open)).toEqual([]);
+  });
 });
