@@ -1,18 +1,19 @@
 import { EventEmitter } from 'node:events';
+import { inspect } from 'node:util';
 import type { Channel } from '../connection/channel.js';
-import { connect } from '../connection/connect.js';
 import type { Connection } from '../connection/connection.js';
-import { parseAmqpUrl } from '../connection/options.js';
-import { ChannelError, ConnectionError, WarrenError } from '../protocol/errors.js';
 import { type RabbitMQConfig, type ResolvedConfig, validateConfig } from './config.js';
-import { type ConsumeHandler, type ConsumeOptions, type Consumer, consume } from './consumer.js';
+import { type ConsumeHandler, type ConsumeOptions, type Consumer, consume } from './consume/consumer.js';
 import { ClientClosedError } from './errors.js';
-import { buildMessage, type MessageBody, type PublishMessageOptions } from './message.js';
-import { type OutgoingMessage, type PublishBufferOptions, Publisher } from './publisher.js';
-import { backoffDelay, connRetry, type RetryOptions } from './retry.js';
-import { type RpcHandler, type RpcOptions, type RpcPayload, type RpcServerOptions, rpc, rpcServer } from './rpc.js';
+import type { MessageBody, PublishMessageOptions } from './message.js';
+import type { PublishBufferOptions } from './publisher.js';
+import type { RetryOptions } from './retry.js';
+import { rpc } from './rpc/client.js';
+import { rpcServer } from './rpc/server.js';
+import type { RpcHandler, RpcOptions, RpcPayload, RpcServerOptions } from './rpc/types.js';
+import { ClientSession } from './session/session.js';
+import type { SessionEvents, SessionHost, SessionState } from './session/types.js';
 import { type ConnectionOptions, type ResolvedSettings, redactUrl, resolveSettings } from './settings.js';
-import { declareTopology } from './topology.js';
 
 /** Options of {@link AsyncRabbitMQ}: how to connect, plus publishing and reconnection behaviour. */
 export interface AsyncRabbitMQOptions extends ConnectionOptions {
@@ -22,41 +23,40 @@ export interface AsyncRabbitMQOptions extends ConnectionOptions {
   publish?: PublishBufferOptions;
   /** Backoff of `connect()`: default 10 attempts, 500 ms doubling to 30 s. */
   connectRetry?: Pick<RetryOptions, 'attempts' | 'baseDelayMs' | 'maxDelayMs' | 'factor' | 'jitter'>;
-  /** Backoff between reconnect attempts after a connection is lost (which never give up): default 100 ms doubling to 10 s. */
-  reconnect?: Pick<RetryOptions, 'baseDelayMs' | 'maxDelayMs' | 'factor' | 'jitter'>;
-  /** How long `disconnect()` waits for outstanding confirms and consumers. Default 10 000 ms. */
+  /**
+   * Backoff between reconnect attempts after a connection is lost (which never give up): default 100 ms
+   * doubling to 10 s. The backoff starts over only once a session has stayed up for `stableMs` (default
+   * 5000), so a broker that accepts connections and drops them at once is not hammered.
+   */
+  reconnect?: Pick<RetryOptions, 'baseDelayMs' | 'maxDelayMs' | 'factor' | 'jitter'> & { stableMs?: number };
+  /** Default deadline of `disconnect()` for the whole shutdown. Default 10 000 ms. */
   disconnectTimeoutMs?: number;
+}
+
+/** Options of {@link AsyncRabbitMQ.disconnect}. */
+export interface DisconnectOptions {
+  /**
+   * One deadline for the whole shutdown: consumers stopped (in parallel), confirms drained, the close
+   * handshake. When it passes the socket is dropped and whatever is still pending rejects with
+   * ClientClosedError. Default: the `disconnectTimeoutMs` option (10 000 ms).
+   */
+  timeoutMs?: number;
 }
 
 /** Where the client is in its life. */
 export type ClientState = 'idle' | 'connecting' | 'ready' | 'reconnecting' | 'disconnecting';
 
 /** Events of {@link AsyncRabbitMQ}. It emits `'error'` only when a listener is registered. */
-export interface AsyncRabbitMQEvents {
-  /** Connected (or reconnected) and topology declared; `url` has its password masked. */
-  connected: [info: { url: string }];
-  /** The connection was lost (`error` set) or closed by `disconnect()`. */
-  disconnected: [error: Error | undefined];
-  /** A reconnect attempt failed; the next one follows after `delayMs`. */
-  reconnecting: [info: { attempt: number; delayMs: number; error: unknown }];
-  blocked: [reason: string];
-  unblocked: [];
-  /** Something failed in the background (a consumer could not resubscribe...). */
-  error: [error: unknown];
-}
+export type AsyncRabbitMQEvents = SessionEvents;
 
-/**
- * Something that lives on the connection and must be rebuilt after every reconnect (consumers, RPC).
- * @internal
- */
-export interface SessionParticipant {
-  /** Called once per (re)connect, after the topology is declared. */
-  attach(connection: Connection): Promise<void>;
-  /** The connection is gone; drop per-connection state (delivery tags, channels). */
-  detach(error: Error): void;
-  /** Graceful stop on `disconnect()`. */
-  stop?(timeoutMs: number): Promise<void>;
-}
+const PUBLIC_STATE: Record<SessionState, ClientState> = {
+  idle: 'idle',
+  connecting: 'connecting',
+  ready: 'ready',
+  reconnecting: 'reconnecting',
+  closing: 'disconnecting',
+  closed: 'idle',
+};
 
 /**
  * The async RabbitMQ client: topology as data, a connection that heals itself, and publishing that
@@ -67,6 +67,8 @@ export interface SessionParticipant {
  * - A lost connection is re-established automatically (all URLs, backoff), the topology re-declared,
  *   consumers re-subscribed, and every message written but not confirmed published again.
  * - `publishMessage()` resolves only when the broker confirmed the message.
+ * - The connection's life is a {@link ClientSession} (one state machine); this class only wires it to
+ *   publishing, consumers and RPC.
  *
  * @example
  * ```ts
@@ -79,26 +81,14 @@ export interface SessionParticipant {
  * await mq.disconnect();
  * ```
  */
-export class AsyncRabbitMQ extends EventEmitter<AsyncRabbitMQEvents> {
+export class AsyncRabbitMQ extends EventEmitter<AsyncRabbitMQEvents> implements SessionHost {
   /** The validated topology, with defaults filled in. */
   readonly config: ResolvedConfig;
-  /** The resolved connection settings (URLs may hold passwords: do not log them unredacted). */
-  readonly settings: ResolvedSettings;
-  private readonly options: AsyncRabbitMQOptions;
-  private readonly publisher: Publisher;
-  private readonly participants = new Set<SessionParticipant>();
-  private clientState: ClientState = 'idle';
-  private conn: Connection | undefined;
-  private publishChannel: Channel | undefined;
-  private userChannel: Promise<Channel> | undefined;
-  private connecting: Promise<void> | undefined;
-  private reconnecting: Promise<void> | undefined;
-  private disconnecting: Promise<void> | undefined;
-  private abort = new AbortController();
-  private urlIndex = 0;
-  private blockedTimer: NodeJS.Timeout | undefined;
-  private readyWaiters: Array<{ resolve(): void; reject(err: Error): void }> = [];
-  private names: string[] = [];
+  /** @internal The connection's life; what consumers and RPC work with. */
+  readonly session: ClientSession;
+  readonly #settings: ResolvedSettings;
+  readonly #disconnectTimeoutMs: number;
+  #userChannel: { gen: number; channel: Promise<Channel> } | undefined;
 
   /**
    * @param config topology to declare on every connect; validated now (throws ConfigValidationError).
@@ -108,90 +98,56 @@ export class AsyncRabbitMQ extends EventEmitter<AsyncRabbitMQEvents> {
   constructor(config: RabbitMQConfig = {}, options: AsyncRabbitMQOptions = {}) {
     super();
     this.config = validateConfig(config);
-    this.options = options;
     // The config's vhost is part of the topology, so it wins over the environment; an explicit option wins over both.
-    this.settings = resolveSettings({ ...options, vhost: options.vhost ?? config.vhost });
-    this.publisher = new Publisher(options.publish);
-    this.publisher.onNackingChannel = (ch) => this.replacePublishChannel(ch);
-    this.publisher.close(new ClientClosedError('not connected: call connect() first'));
+    this.#settings = resolveSettings({ ...options, vhost: options.vhost ?? config.vhost });
+    this.#disconnectTimeoutMs = options.disconnectTimeoutMs ?? 10_000;
+    this.session = new ClientSession(this.config, this.#settings, options, this);
+  }
+
+  /** The resolved connection settings (URLs may hold passwords: do not log them unredacted). */
+  get settings(): ResolvedSettings {
+    return this.#settings;
   }
 
   /** Where the client is in its life. */
   get state(): ClientState {
-    return this.clientState;
+    return PUBLIC_STATE[this.session.state];
   }
 
   /** True while a connection to the broker is open. */
   get isConnected(): boolean {
-    return this.conn?.isOpen ?? false;
+    return this.session.current?.conn.isOpen ?? false;
   }
 
   /** True when connected, the topology is declared and messages can be written now (not blocked). */
   get isReady(): boolean {
-    return this.clientState === 'ready' && (this.publishChannel?.isOpen ?? false) && this.conn?.blocked === undefined;
+    const conn = this.session.current?.conn;
+    return this.session.publishing && conn?.isOpen === true && conn.blocked === undefined;
   }
 
   /** The current engine connection, if any (changes on reconnect). */
   get connection(): Connection | undefined {
-    return this.conn;
+    return this.session.current?.conn;
   }
 
-  /** Names the broker gave to server-named queues of the config (`name: ''`), in config order. */
+  /** Names the broker gave to server-named queues of the config (`name: ''`), in config order; new on every reconnect. */
   get serverNamedQueues(): readonly string[] {
-    return this.names;
+    return this.session.serverNamedQueues;
   }
 
   /** Messages held until confirmed (buffered while disconnected plus in flight). */
   get pendingPublishes(): number {
-    return this.publisher.size;
+    return this.session.publisher.size;
   }
 
   /** Connects, declares the topology and resolves when ready. Safe to call concurrently and repeatedly. */
   connect(): Promise<void> {
-    switch (this.clientState) {
-      case 'ready':
-        return Promise.resolve();
-      case 'connecting':
-        return this.connecting!;
-      case 'reconnecting':
-        return new Promise((resolve, reject) => this.readyWaiters.push({ resolve, reject }));
-      case 'disconnecting':
-        return Promise.reject(new ClientClosedError('disconnect() is in progress'));
-    }
-    this.clientState = 'connecting';
-    this.abort = new AbortController();
-    this.publisher.reopen();
-    const { logger } = this.settings;
-    this.connecting = connRetry(() => this.establish(), {
-      ...this.options.connectRetry,
-      name: 'connect',
-      signal: this.abort.signal,
-      logger,
-    }).then(
-      () => {
-        this.connecting = undefined;
-      },
-      (err: unknown) => {
-        this.connecting = undefined;
-        if (this.clientState === 'connecting') {
-          this.clientState = 'idle';
-          this.publisher.close(new ClientClosedError('connect() failed', err));
-        }
-        throw err;
-      },
-    );
-    return this.connecting;
+    return this.session.connect();
   }
 
   /** Declares the topology again on the current connection (it is declared on every connect anyway). */
-  async declareInfrastructure(): Promise<void> {
-    const conn = this.requireConnection('declareInfrastructure');
-    const ch = await conn.createChannel();
-    try {
-      this.names = await declareTopology(ch, this.config);
-    } finally {
-      await ch.close();
-    }
+  declareInfrastructure(): Promise<void> {
+    return this.session.redeclare();
   }
 
   /**
@@ -213,18 +169,13 @@ export class AsyncRabbitMQ extends EventEmitter<AsyncRabbitMQEvents> {
    * ```
    */
   publishMessage(routingKey: string, message: MessageBody, options: PublishMessageOptions = {}): Promise<void> {
-    let outgoing: OutgoingMessage;
-    try {
-      outgoing = buildMessage(routingKey, message, options);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    return this.publisher.publish(outgoing);
+    return this.session.publish(routingKey, message, options);
   }
 
   /**
    * Consumes `queue` with `handler`: ack when it resolves; when it throws, a broker-side retry after the
-   * delay (retry queues), and once attempts run out the dead-letter target. Survives reconnects.
+   * delay (retry queues), and once attempts run out the dead-letter target. Survives reconnects; a
+   * server-named queue of the topology (a name from {@link serverNamedQueues}) is followed to its new name.
    * See {@link consume} for every option.
    * @example
    * ```ts
@@ -269,291 +220,50 @@ export class AsyncRabbitMQ extends EventEmitter<AsyncRabbitMQEvents> {
    * and reused. It belongs to the current connection: after a reconnect, call again for a new one.
    */
   async getChannel(): Promise<Channel> {
-    const conn = this.requireConnection('getChannel');
-    const cached = this.userChannel;
-    if (cached) {
-      const ch = await cached.catch(() => undefined);
-      if (ch?.isOpen && this.conn === conn) return ch;
+    const live = this.session.current;
+    if (live === undefined || !live.conn.isOpen) {
+      throw new ClientClosedError(`getChannel: not connected (state ${this.state})`);
     }
-    const opening = conn.createChannel().then(async (ch) => {
+    const cached = this.#userChannel;
+    if (cached?.gen === live.gen) {
+      const ch = await cached.channel.catch(() => undefined);
+      if (ch?.isOpen && this.session.current?.gen === live.gen) return ch;
+    }
+    const opening = live.conn.createChannel().then(async (ch) => {
       await ch.basicQos({ prefetchCount: 1 });
       return ch;
     });
-    this.userChannel = opening;
+    const entry = { gen: live.gen, channel: opening };
+    this.#userChannel = entry;
     opening.catch(() => {
-      if (this.userChannel === opening) this.userChannel = undefined;
+      if (this.#userChannel === entry) this.#userChannel = undefined;
     });
     return opening;
   }
 
   /**
-   * Stops consumers gracefully, waits (up to `disconnectTimeoutMs`) for outstanding confirms, then closes
-   * the connection. Messages it could not send are rejected with ClientClosedError, never dropped.
+   * Stops consumers gracefully (in parallel), waits for outstanding confirms, then closes the connection,
+   * all within one deadline (`timeoutMs`, default the `disconnectTimeoutMs` option): when it passes, the
+   * socket is dropped. Messages it could not send are rejected with ClientClosedError, never dropped.
    * Idempotent; leaves no sockets or timers.
+   * @example
+   * ```ts
+   * await mq.disconnect({ timeoutMs: 5000 });
+   * ```
    */
-  disconnect(): Promise<void> {
-    if (this.disconnecting) return this.disconnecting;
-    if (this.clientState === 'idle') return Promise.resolve();
-    this.disconnecting = this.shutdown().finally(() => {
-      this.disconnecting = undefined;
-    });
-    return this.disconnecting;
-  }
-
-  /** @internal Registers something to rebuild on every reconnect; attaches at once when connected. */
-  async addParticipant(p: SessionParticipant): Promise<void> {
-    this.participants.add(p);
-    if (this.conn?.isOpen && this.clientState === 'ready') await p.attach(this.conn);
-  }
-
-  /** @internal */
-  removeParticipant(p: SessionParticipant): void {
-    this.participants.delete(p);
+  disconnect(options: DisconnectOptions = {}): Promise<void> {
+    this.#userChannel = undefined;
+    return this.session.close(options.timeoutMs ?? this.#disconnectTimeoutMs);
   }
 
   /** @internal Reports a background failure: 'error' when someone listens, the logger otherwise. */
   reportError(err: unknown, what: string): void {
-    this.settings.logger.error({ err }, `warren: ${what}: ${(err as Error)?.message ?? String(err)}`);
-    if (this.listenerCount('error') > 0) this.emit('error', err);
+    this.session.report(err, what);
   }
 
-  private async shutdown(): Promise<void> {
-    const timeoutMs = this.options.disconnectTimeoutMs ?? 10_000;
-    this.clientState = 'disconnecting';
-    this.abort.abort(new ClientClosedError('disconnect() was called'));
-    // An attempt already under way finishes (bounded by connectionTimeout) and then sees the abort, so no
-    // connection it opens outlives disconnect().
-    await this.connecting?.catch(() => {});
-    await this.reconnecting;
-    for (const p of this.participants) {
-      try {
-        await p.stop?.(timeoutMs);
-      } catch (err) {
-        this.reportError(err, 'stopping a consumer');
-      }
-    }
-    if (this.conn?.isOpen && this.conn.blocked === undefined) await this.publisher.drain(timeoutMs);
-    this.publisher.close(new ClientClosedError('disconnect() was called before the broker confirmed this message'));
-    this.failReadyWaiters(new ClientClosedError('disconnect() was called before the connection was re-established'));
-    clearTimeout(this.blockedTimer);
-    const conn = this.conn;
-    this.conn = undefined;
-    this.publishChannel = undefined;
-    this.userChannel = undefined;
-    if (conn) {
-      for (const p of this.participants) p.detach(new ClientClosedError('disconnected'));
-      await conn.close();
-    }
-    this.clientState = 'idle';
-    this.emit('disconnected', undefined);
+  /** Never shows credentials: only the state and the URLs with their passwords masked. */
+  [inspect.custom](): string {
+    const urls = this.#settings.urls.map((u) => redactUrl(u)).join(', ');
+    return `AsyncRabbitMQ { state: '${this.state}', urls: [${urls}], queues: ${this.config.queues.length}, pendingPublishes: ${this.pendingPublishes} }`;
   }
-
-  /** One round over every URL, starting with the one that worked last. */
-  private async establish(): Promise<void> {
-    const urls = this.settings.urls;
-    let last: unknown;
-    for (let i = 0; i < urls.length; i++) {
-      const index = (this.urlIndex + i) % urls.length;
-      try {
-        await this.openSession(urls[index]!);
-        this.urlIndex = index;
-        return;
-      } catch (err) {
-        last = err;
-        if (err instanceof WarrenError && !err.recoverable) throw err;
-        this.settings.logger.warn(
-          { err, url: redactUrl(urls[index]!) },
-          `warren: cannot connect to ${redactUrl(urls[index]!)}: ${(err as Error).message}`,
-        );
-      }
-    }
-    throw last;
-  }
-
-  private async openSession(url: string): Promise<void> {
-    const s = this.settings;
-    const conn = await connect({
-      ...parseAmqpUrl(url),
-      heartbeat: s.heartbeat,
-      connectionTimeout: s.connectionTimeout,
-      ...(s.tls ? { tls: s.tls } : {}),
-      ...(s.connectionName ? { connectionName: s.connectionName } : {}),
-      ...(this.options.frameMax ? { frameMax: this.options.frameMax } : {}),
-      signal: this.abort.signal,
-    });
-    try {
-      if (this.abort.signal.aborted) throw new ClientClosedError('disconnect() was called while connecting');
-      const topology = await conn.createChannel();
-      this.names = await declareTopology(topology, this.config);
-      await topology.close();
-      const pub = await conn.createChannel();
-      await pub.confirmSelect();
-      if (this.abort.signal.aborted) throw new ClientClosedError('disconnect() was called while connecting');
-      this.watch(conn, pub);
-      this.conn = conn;
-      this.publishChannel = pub;
-      this.userChannel = undefined;
-      for (const p of this.participants) {
-        try {
-          await p.attach(conn);
-        } catch (err) {
-          this.reportError(err, 'resubscribing after connect');
-        }
-      }
-      if (this.conn !== conn || !conn.isOpen)
-        throw new ConnectionError('the connection closed while it was being set up');
-      this.clientState = 'ready';
-      this.publisher.attach(pub);
-      const waiters = this.readyWaiters;
-      this.readyWaiters = [];
-      for (const w of waiters) w.resolve();
-      s.logger.info({ url: redactUrl(url) }, `warren: connected to ${redactUrl(url)}`);
-      this.emit('connected', { url: redactUrl(url) });
-    } catch (err) {
-      if (this.conn === conn) this.conn = undefined;
-      await conn.close().catch(() => {});
-      throw err;
-    }
-  }
-
-  private watch(conn: Connection, pub: Channel): void {
-    conn.on('close', (err) =>
-      this.lost(conn, err ?? new ConnectionError('the connection was closed', { code: 'ERR_CONNECTION_CLOSED' })),
-    );
-    conn.on('blocked', (reason) => {
-      this.publisher.pause();
-      this.emit('blocked', reason);
-      clearTimeout(this.blockedTimer);
-      this.blockedTimer = setTimeout(() => {
-        const err = new ConnectionError(
-          `the broker kept the connection blocked (${reason}) for more than ${this.settings.blockedConnectionTimeout} ms: reconnecting`,
-          { code: 'ERR_BLOCKED_TIMEOUT' },
-        );
-        this.lost(conn, err);
-        conn.close().catch(() => {});
-      }, this.settings.blockedConnectionTimeout);
-    });
-    conn.on('unblocked', () => {
-      clearTimeout(this.blockedTimer);
-      this.publisher.resume();
-      this.emit('unblocked');
-    });
-    pub.on('close', (err) => this.publishChannelClosed(conn, pub, err));
-  }
-
-  /** The publish channel closed while its connection may still be open (e.g. 404 on a missing exchange). */
-  private publishChannelClosed(conn: Connection, pub: Channel, err: Error | undefined): void {
-    if (this.publishChannel !== pub) return;
-    this.publishChannel = undefined;
-    if (err === undefined || err instanceof ConnectionError || this.conn !== conn || !conn.isOpen) return;
-    const text = err instanceof ChannelError ? (err.replyText ?? '') : '';
-    // A 404 names the missing exchange: only the messages sent there caused it; they cannot succeed.
-    this.publisher.detach(
-      err,
-      (m: OutgoingMessage) =>
-        err instanceof ChannelError && err.replyCode === 404 && text.includes(`exchange '${m.exchange}'`),
-    );
-    this.openPublishChannel(conn);
-  }
-
-  /**
-   * The publish channel keeps nacking (see Publisher.onNackingChannel): publish on a new channel instead.
-   * What was in flight goes back to the queue first (the old channel's late confirms are still honoured).
-   */
-  private replacePublishChannel(pub: Channel): void {
-    const conn = this.conn;
-    if (this.publishChannel !== pub || conn === undefined || !conn.isOpen) return;
-    this.settings.logger.warn({}, 'warren: the publish channel keeps nacking; replacing it');
-    this.publishChannel = undefined;
-    this.publisher.detach(new WarrenError('publish channel replaced', { code: 'ERR_CHANNEL_REPLACED' }));
-    pub.close().catch(() => {});
-    this.openPublishChannel(conn);
-  }
-
-  private openPublishChannel(conn: Connection): void {
-    conn
-      .createChannel()
-      .then(async (ch) => {
-        await ch.confirmSelect();
-        if (this.conn !== conn) {
-          await ch.close();
-          return;
-        }
-        ch.on('close', (e) => this.publishChannelClosed(conn, ch, e));
-        this.publishChannel = ch;
-        this.publisher.attach(ch);
-      })
-      .catch((e: unknown) => {
-        this.reportError(e, 'reopening the publish channel');
-        this.lost(conn, e instanceof Error ? e : new ConnectionError(String(e)));
-        conn.close().catch(() => {});
-      });
-  }
-
-  /** The connection is gone: put in-flight messages back, tell participants, start reconnecting. */
-  private lost(conn: Connection, err: Error): void {
-    if (this.conn !== conn) return;
-    this.conn = undefined;
-    this.publishChannel = undefined;
-    this.userChannel = undefined;
-    clearTimeout(this.blockedTimer);
-    this.publisher.detach(err);
-    this.publisher.resume();
-    for (const p of this.participants) p.detach(err);
-    if (this.clientState === 'disconnecting' || this.clientState === 'idle') return;
-    // The node that just failed is the last one to try again: fail over to the next URL first.
-    this.urlIndex = (this.urlIndex + 1) % this.settings.urls.length;
-    this.settings.logger.warn({ err }, `warren: connection lost: ${err.message}`);
-    this.emit('disconnected', err);
-    this.clientState = 'reconnecting';
-    this.reconnecting = this.reconnectLoop().finally(() => {
-      this.reconnecting = undefined;
-    });
-  }
-
-  private async reconnectLoop(): Promise<void> {
-    const signal = this.abort.signal;
-    const backoff = { baseDelayMs: 100, maxDelayMs: 10_000, ...this.options.reconnect };
-    for (let attempt = 1; !signal.aborted; attempt++) {
-      try {
-        await this.establish();
-        return;
-      } catch (error) {
-        if (signal.aborted) return;
-        const delayMs = backoffDelay(attempt, backoff);
-        this.settings.logger.warn(
-          { err: error, attempt, delayMs },
-          `warren: reconnect attempt ${attempt} failed: ${(error as Error)?.message}; next in ${delayMs} ms`,
-        );
-        this.emit('reconnecting', { attempt, delayMs, error });
-        await sleep(delayMs, signal);
-      }
-    }
-  }
-
-  private failReadyWaiters(err: Error): void {
-    const waiters = this.readyWaiters;
-    this.readyWaiters = [];
-    for (const w of waiters) w.reject(err);
-  }
-
-  private requireConnection(what: string): Connection {
-    const conn = this.conn;
-    if (!conn?.isOpen) throw new ClientClosedError(`${what}: not connected (state ${this.clientState})`);
-    return conn;
-  }
-}
-
-/** Waits `ms`, or less if `signal` aborts; leaves no timer either way. */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

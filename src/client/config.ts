@@ -48,13 +48,16 @@ export interface Exchange {
 
 /** A queue to declare, optionally bound to one exchange. Omitted flags take the defaults noted on each property. */
 export interface Queue {
-  /** At most 255 UTF-8 bytes; `''` asks the broker to choose a name. */
+  /**
+   * At most 255 UTF-8 bytes; `''` asks the broker to choose a name (a new one on every reconnect: such a
+   * queue defaults to exclusive, auto-delete and not durable, unless its `x-queue-type` is not classic).
+   */
   name: string;
-  /** Default `true`. */
+  /** Default `true` (`false` for a server-named classic queue). */
   durable?: boolean;
-  /** Default `false`. */
+  /** Default `false` (`true` for a server-named classic queue). */
   autoDelete?: boolean;
-  /** Default `false`. */
+  /** Default `false` (`true` for a server-named classic queue). */
   exclusive?: boolean;
   /** Default `{}`. Known `x-` arguments are checked for type and range; others pass through untouched. */
   arguments?: Record<string, unknown>;
@@ -508,9 +511,13 @@ function resolveQueue(ctx: Context, value: unknown, path: string): ResolvedQueue
   if (name?.startsWith('amq.')) {
     report(child(path, 'name'), 'must not start with "amq." (the broker reserves that prefix for its own queues)');
   }
-  const durable = readBoolean(value, 'durable', true, path, report);
-  const autoDelete = readBoolean(value, 'autoDelete', false, path, report);
-  const exclusive = readBoolean(value, 'exclusive', false, path, report);
+  // A server-named queue gets a new name on every reconnect, so it belongs to one connection: exclusive and
+  // auto-delete by default, or every reconnect would leave the last one behind, bound and filling.
+  const rawType = isPlainObject(value.arguments) ? value.arguments['x-queue-type'] : undefined;
+  const perConnection = name === '' && (rawType === undefined || rawType === 'classic');
+  const durable = readBoolean(value, 'durable', !perConnection, path, report);
+  const autoDelete = readBoolean(value, 'autoDelete', perConnection, path, report);
+  const exclusive = readBoolean(value, 'exclusive', perConnection, path, report);
   const args = readArguments(value, path, report);
   const argsPath = child(path, 'arguments');
   for (const issue of validateArguments(args, argsPath)) report(issue.path, issue.message);

@@ -7,4 +7,13 @@ export type { MessageBody, PublishMessageOptions } from './message.js';
 export type { PublishBufferOptions } from './publisher.js';
 export * from './retry.js';
 export * from './rpc.js';
+export type {
+  EventSink,
+  Generation,
+  Participant,
+  Session,
+  SessionEvents,
+  SessionHost,
+  SessionState,
+} from './session/types.js';
 export * from './settings.js';

@@ -7,12 +7,15 @@ import { silentLogger } from '../../../src/client/settings.js';
 /** A client that is not connected: enough for the checks that run before anything is sent. */
 function idleHost(): RpcHost {
   return {
-    state: 'idle',
-    connection: undefined,
-    settings: { logger: silentLogger },
-    addParticipant: async () => {},
-    removeParticipant: () => {},
-    reportError: () => {},
+    session: {
+      state: 'idle',
+      current: undefined,
+      logger: silentLogger,
+      join: async () => {},
+      leave: () => {},
+      ready: () => Promise.reject(new Error('not connected')),
+      report: () => {},
+    },
   } as unknown as RpcHost;
 }
 

@@ -19,6 +19,7 @@ import {
 } from '../../../src/client/consumer.js';
 import { UnroutableError } from '../../../src/client/errors.js';
 import type { MessageBody, PublishMessageOptions } from '../../../src/client/message.js';
+import type { Participant, Session } from '../../../src/client/session/types.js';
 import { silentLogger } from '../../../src/client/settings.js';
 import type { BasicConsumeOptions, Delivery } from '../../../src/connection/channel.js';
 import type { Connection } from '../../../src/connection/connection.js';
@@ -85,7 +86,7 @@ class FakeChannel extends EventEmitter {
     this.emit('close', err);
   }
   /** Delivers a message to the (single) consumer of this channel. */
-  deliver(deliveryTag: number, body: string, headers?: Record<string, unknown>): void {
+  deliver(deliveryTag: number, body: string, headers?: Record<string, unknown>, extra: object = {}): void {
     const first = [...this.consumers][0];
     if (first === undefined) throw new Error('no consumer');
     const [consumerTag, fn] = first;
@@ -97,6 +98,7 @@ class FakeChannel extends EventEmitter {
       routingKey: 'rk',
       properties: { headers: headers as Delivery['properties']['headers'], messageId: `id-${deliveryTag}` },
       body: Buffer.from(body),
+      ...extra,
     });
   }
 }
@@ -107,10 +109,13 @@ class FakeConnection extends EventEmitter {
   open = true;
   channels: FakeChannel[] = [];
   declared: string[] = [];
+  /** While set, channel.open waits for it (a slow broker). */
+  gate: Promise<void> | undefined;
   get isOpen(): boolean {
     return this.open;
   }
   async createChannel(): Promise<FakeChannel> {
+    if (this.gate) await this.gate;
     const ch = new FakeChannel(this);
     this.channels.push(ch);
     return ch;
@@ -133,36 +138,41 @@ interface Published {
   options: PublishMessageOptions;
 }
 
+/** A fake session: one generation per fake connection, participants attached and detached as the real one does. */
 function fakeHost(queues: string[] = []) {
-  const participants = new Set<{ attach(c: Connection): Promise<void>; detach(e: Error): void }>();
+  const participants = new Set<Participant>();
   const published: Published[] = [];
   const errors: unknown[] = [];
   let publishImpl: (p: Published) => Promise<void> = async () => {};
   let conn: FakeConnection | undefined = new FakeConnection();
-  const host = {
+  let gen = 1;
+  const session = {
     config: validateConfig({ queues: queues.map((name) => ({ name })) }),
-    settings: { logger: silentLogger } as ConsumerHost['settings'],
-    get connection() {
-      return conn as unknown as Connection | undefined;
+    logger: silentLogger,
+    state: 'ready',
+    serverNamedQueues: [],
+    get current() {
+      return conn?.isOpen ? { conn: conn as unknown as Connection, gen } : undefined;
     },
-    publishMessage(routingKey: string, body: MessageBody, options: PublishMessageOptions = {}) {
+    publish(routingKey: string, body: MessageBody, options: PublishMessageOptions = {}) {
       const p = { routingKey, body, options };
       published.push(p);
       return publishImpl(p);
     },
-    async addParticipant(p: { attach(c: Connection): Promise<void>; detach(e: Error): void }) {
+    async join(p: Participant) {
       participants.add(p);
-      if (conn?.isOpen) await p.attach(conn as unknown as Connection);
+      if (conn?.isOpen) await p.attach(conn as unknown as Connection, gen);
     },
-    removeParticipant(p: { attach(c: Connection): Promise<void>; detach(e: Error): void }) {
+    leave(p: Participant) {
       participants.delete(p);
     },
-    reportError(err: unknown) {
+    ready: () => Promise.reject(new Error('not used')),
+    report(err: unknown) {
       errors.push(err);
     },
-  };
+  } satisfies Session;
   return {
-    host: host as unknown as ConsumerHost,
+    host: { session } as ConsumerHost,
     published,
     errors,
     participants,
@@ -172,13 +182,15 @@ function fakeHost(queues: string[] = []) {
     setPublish(fn: (p: Published) => Promise<void>) {
       publishImpl = fn;
     },
-    /** Loses the connection, then attaches a new one. */
-    async reconnect(): Promise<FakeConnection> {
+    /** Loses the connection, then attaches a new one (whose channels wait for `gate`, if given). */
+    async reconnect(gate?: Promise<void>): Promise<FakeConnection> {
       const old = conn!;
       old.kill();
-      for (const p of participants) p.detach(new ConnectionError('gone'));
+      for (const p of participants) p.detach(gen, new ConnectionError('gone'));
+      gen++;
       conn = new FakeConnection();
-      for (const p of participants) await p.attach(conn as unknown as Connection);
+      conn.gate = gate;
+      for (const p of participants) await p.attach(conn as unknown as Connection, gen);
       return conn;
     },
   };
@@ -547,5 +559,66 @@ describe('consume pipeline (fake broker)', () => {
     expect(f.conn.declared).toContain('queue jobs');
     expect(ch.calls.filter((c) => c === 'consume jobs')).toHaveLength(2);
     await consumer.stop();
+  });
+
+  it('a consumer stopped during a slow re-subscribe stays stopped: no basic.consume afterwards, no handler runs', async () => {
+    const f = fakeHost();
+    let handled = 0;
+    const consumer = await consume(f.host, 'jobs', () => {
+      handled++;
+    });
+    const slow = deferred();
+    const reconnecting = f.reconnect(slow.promise);
+    await tick();
+    await consumer.stop({ timeoutMs: 100 });
+    expect(consumer.state).toBe('stopped');
+    slow.resolve();
+    await reconnecting;
+    await tick();
+    const fresh = f.conn;
+    expect(fresh.channels.flatMap((c) => c.calls).filter((c) => c.startsWith('consume'))).toEqual([]);
+    for (const ch of fresh.channels) if (ch.consumers.size > 0) ch.deliver(1, 'late');
+    await tick();
+    expect(handled).toBe(0);
+    expect(fresh.channels.filter((c) => c.open)).toEqual([]);
+    expect(consumer.state).toBe('stopped');
+  });
+
+  it('dead-letters a delivery whose content header could not be decoded, without calling the handler', async () => {
+    const f = fakeHost();
+    let handled = 0;
+    const consumer = await consume(f.host, 'jobs', () => {
+      handled++;
+    });
+    const errors: unknown[] = [];
+    consumer.on('error', (e) => errors.push(e));
+    const ch = f.conn.consuming;
+    ch.deliver(1, 'x', undefined, { decodeError: new Error('malformed field table in the content header') });
+    await vi.waitFor(() => expect(ch.calls).toContain('ack 1'));
+    expect(handled).toBe(0);
+    expect(f.published).toHaveLength(1);
+    expect(f.published[0]!.routingKey).toBe('rk');
+    expect(f.published[0]!.options.exchange).toBe('jobs.dead');
+    expect(String(f.published[0]!.options.headers?.['x-warren-error'])).toContain('malformed field table');
+    expect(errors).toHaveLength(1);
+    await consumer.stop();
+  });
+
+  it('an attach of an old generation that completes late subscribes nowhere: the consumer is on the newest only', async () => {
+    const f = fakeHost();
+    const consumer = await consume(f.host, 'jobs', () => {});
+    const slow = deferred();
+    const second = f.reconnect(slow.promise);
+    await tick();
+    const conn2 = f.conn;
+    const third = f.reconnect();
+    await tick();
+    slow.resolve();
+    await Promise.all([second, third]);
+    await vi.waitFor(() => expect(consumer.state).toBe('active'));
+    expect(conn2.channels.flatMap((c) => c.calls).filter((c) => c.startsWith('consume'))).toEqual([]);
+    expect(f.conn.channels.flatMap((c) => c.calls).filter((c) => c.startsWith('consume'))).toEqual(['consume jobs']);
+    await consumer.stop();
+    expect(f.conn.channels.filter((c) => c.open)).toEqual([]);
   });
 });

@@ -3,10 +3,10 @@
  * depending on zod) and the `x-warren-*` headers that carry a message's retry state through the broker.
  * @module
  */
-import type { Delivery } from '../connection/channel.js';
-import type { FieldTable, FieldValue } from '../protocol/field-table.js';
-import type { BasicProperties } from '../protocol/spec.js';
-import { errorText } from './consumer-errors.js';
+import type { Delivery } from '../../connection/channel.js';
+import type { FieldTable, FieldValue } from '../../protocol/field-table.js';
+import type { BasicProperties } from '../../protocol/spec.js';
+import { errorText } from './errors.js';
 
 /** Header with the 1-based attempt of a message that came back through a retry queue. */
 export const ATTEMPT_HEADER = 'x-warren-attempt';

@@ -5,7 +5,7 @@
  * and the outcome so that a log line or a metric can be built from the error alone.
  * @module
  */
-import { WarrenError } from '../protocol/errors.js';
+import { WarrenError } from '../../protocol/errors.js';
 
 /** Invalid options given to `consume`, `rpc` or `rpcServer` (code `ERR_INVALID_OPTIONS`). Not recoverable. */
 export class ConsumerOptionsError extends WarrenError {

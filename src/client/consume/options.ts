@@ -3,9 +3,9 @@
  * sent to the broker, plus the names of the queues a consumer declares for itself.
  * @module
  */
-import type { FieldTable } from '../protocol/field-table.js';
-import { ConsumerOptionsError } from './consumer-errors.js';
-import type { Schema } from './consumer-message.js';
+import type { FieldTable } from '../../protocol/field-table.js';
+import { ConsumerOptionsError } from './errors.js';
+import type { Schema } from './message.js';
 
 /** Default `prefetch` of {@link consume}: one unacknowledged message at a time, as in the original module. */
 export const DEFAULT_PREFETCH = 1;

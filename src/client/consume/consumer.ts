@@ -1,0 +1,552 @@
+/**
+ * Safe consumers: {@link consume} subscribes a handler to a queue and settles every message for it.
+ *
+ * - The handler resolves → the message is acked.
+ * - The handler throws (or exceeds `handlerTimeoutMs`) → while attempts remain, the message is published
+ *   to a **retry queue** `<queue>.retry.<delayMs>` (declared automatically: `x-message-ttl` = the delay,
+ *   dead-lettering back to `<queue>` through the default exchange) with `x-warren-attempt` = attempt + 1,
+ *   and the original is acked only once the broker confirmed that copy. The broker holds the schedule, so
+ *   a restart loses nothing. When attempts are exhausted the message is published to the **dead-letter
+ *   target**, by default the fanout exchange `<queue>.dead` bound to the queue `<queue>.dead` (both
+ *   declared automatically), with `x-warren-error`, `x-warren-attempts`, `x-warren-original-exchange`,
+ *   `x-warren-original-routing-key` and `x-warren-queue` headers.
+ * - A payload that fails `json`/`schema` decoding, or whose content header the engine could not decode, is
+ *   dead-lettered at once; the handler is not called. A copy that cannot be published as it came (a header
+ *   another client wrote that the encoder refuses) is sanitized, never requeued in a loop.
+ * - Nothing is ever requeued straight back: a poison message costs at most `retry.attempts` deliveries.
+ * - Consumers are re-established (channel, qos, subscription) with every generation of the client's
+ *   session, and work only for the generation they were attached to: deliveries of a dead channel are never
+ *   acked on the new one, and a stopped consumer never subscribes again. A consumer of a server-named queue
+ *   of the topology follows it to its new name on every reconnect. A server-sent cancel (queue deleted) re-declares the queue
+ *   from the client's topology and subscribes again.
+ * - `stop()` cancels the subscription, lets in-flight handlers finish and settle, then closes the channel.
+ *
+ * @example
+ * ```ts
+ * const consumer = await consume(mq, 'orders.created', async (msg) => {
+ *   await saveOrder(msg.value);
+ * }, { json: true, prefetch: 20, retry: { attempts: 5, delayMs: (n) => 1000 * 2 ** (n - 1) } });
+ * // ...
+ * await consumer.stop({ timeoutMs: 5000 });
+ * ```
+ * @module
+ */
+import { EventEmitter } from 'node:events';
+import { inspect } from 'node:util';
+import type { Channel } from '../../connection/channel.js';
+import type { Connection } from '../../connection/connection.js';
+import { ConnectionError } from '../../protocol/errors.js';
+import { left, within } from '../session/deadline.js';
+import type { Participant, Session, SessionHost } from '../session/types.js';
+import { declareCompanions, redeclareQueue } from './companions.js';
+import { Deliveries } from './deliveries.js';
+import { type Entry, type IncomingDelivery, Message } from './delivery.js';
+import { ConsumerCancelledError, errorText, HandlerTimeoutError } from './errors.js';
+import { attemptOf, type ConsumeMessage, decodePayload } from './message.js';
+import { type ConsumeOptions, type ResolvedOptions, resolveOptions } from './options.js';
+import { Outcomes } from './outcomes.js';
+
+export * from './errors.js';
+export * from './message.js';
+export * from './options.js';
+
+/** Default `timeoutMs` of {@link Consumer.stop}. */
+export const DEFAULT_STOP_TIMEOUT_MS = 10_000;
+/** At least this long is given to closing the channel at the end of stop(), even when its timeout is spent. */
+const CLOSE_WAIT_MS = 1000;
+
+/** What consumers work with: anything that carries a client's session ({@link AsyncRabbitMQ} does). */
+export type ConsumerHost = SessionHost;
+
+/** A consumer's handler. Its result is ignored; a rejection is a failure. */
+export type ConsumeHandler<T = unknown> = (msg: ConsumeMessage<T>) => unknown;
+
+/** Where a consumer is in its life. */
+export type ConsumerState =
+  /** Registered, waiting for the first connection. */
+  | 'starting'
+  /** Subscribed. */
+  | 'active'
+  /** Connection or channel lost, or cancelled by the broker: subscribing again. */
+  | 'recovering'
+  | 'stopping'
+  | 'stopped';
+
+/** Events of a {@link Consumer}. */
+export interface ConsumerEvents {
+  /**
+   * A handler failed ({@link HandlerError}), a payload could not be decoded ({@link MessageDecodeError}), the
+   * consumer could not resubscribe ({@link ConsumerCancelledError}), ... Emitted only when a listener is
+   * registered; otherwise the error goes to the client's `'error'` event and logger.
+   */
+  error: [error: unknown];
+}
+
+/** Options of {@link Consumer.stop}. */
+export interface StopOptions {
+  /** How long to wait for in-flight handlers; then the channel is closed and the broker redelivers what is left. Default 10 000. */
+  timeoutMs?: number;
+}
+
+/**
+ * A running subscription made by {@link consume}. Stop it with {@link Consumer.stop}; `disconnect()` of the
+ * client stops it too. It re-subscribes by itself after reconnects and server-sent cancels.
+ *
+ * @example
+ * ```ts
+ * const consumer = await consume(mq, 'jobs', handle, { prefetch: 10 });
+ * consumer.on('error', (err) => log.warn({ err }, 'job failed'));  // HandlerError, MessageDecodeError, ...
+ * console.log(consumer.state, consumer.consumerTag, consumer.inFlight);
+ * await consumer.stop({ timeoutMs: 5000 });
+ * ```
+ */
+export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
+  private readonly session: Session;
+  private readonly handler: ConsumeHandler<T>;
+  private readonly opts: ResolvedOptions<T>;
+  private readonly outcomes: Outcomes;
+  /** @internal What the session calls with every generation, on its loss and on disconnect. */
+  readonly participant: Participant;
+  /** Index among the topology's server-named queues, whose name changes with every generation; -1 if not one. */
+  private readonly serverNamed: number;
+  private name: string;
+  private status: ConsumerState = 'starting';
+  /** The generation attached to (0: none). Work for any other generation is dropped. */
+  private gen = 0;
+  private conn: Connection | undefined;
+  private channel: Channel | undefined;
+  private tag: string | undefined;
+  /** Attach / resubscribe steps run one at a time, in order. */
+  private chain: Promise<void> = Promise.resolve();
+  private initialAttach = false;
+  private readonly deliveries: Deliveries;
+  private reattachTimer: NodeJS.Timeout | undefined;
+  private reattachFailures = 0;
+  private stopping: Promise<void> | undefined;
+  /** Set while an attach / resubscribe step runs: its own failure handling decides what follows. */
+  private stepping = false;
+
+  /** @internal Use {@link consume}. */
+  constructor(host: ConsumerHost, queue: string, handler: ConsumeHandler<T>, options: ConsumeOptions<T> = {}) {
+    super();
+    this.session = host.session;
+    this.name = queue;
+    this.serverNamed = this.session.serverNamedQueues.indexOf(queue);
+    this.handler = handler;
+    this.opts = resolveOptions(queue, handler, options);
+    this.deliveries = new Deliveries(
+      this.opts.concurrency,
+      (entry) => this.process(entry),
+      (err) => this.report(err, 'processing a message'),
+      () => this.status === 'stopping' || this.status === 'stopped',
+    );
+    const self = this;
+    this.outcomes = new Outcomes(
+      {
+        get queue() {
+          return self.name;
+        },
+        session: this.session,
+        settle: this.deliveries.settle,
+        report: (err, what) => this.report(err, what),
+        get stopping() {
+          return self.status === 'stopping' || self.status === 'stopped';
+        },
+        redeclareCompanions: () => this.redeclareCompanions(),
+      },
+      this.opts as ResolvedOptions<unknown>,
+    );
+    this.participant = {
+      attach: (conn, gen) => this.attach(conn, gen, this.initialAttach),
+      detach: (gen) => this.detach(gen),
+      stop: (deadline) => this.stopBy(deadline),
+    };
+  }
+
+  /** The queue consumed; for a server-named queue of the topology, its name in the current generation. */
+  get queue(): string {
+    return this.name;
+  }
+
+  /** Where the consumer is in its life. */
+  get state(): ConsumerState {
+    return this.status;
+  }
+
+  /** The current consumer tag (changes on resubscribe unless `consumerTag` was given). */
+  get consumerTag(): string | undefined {
+    return this.tag;
+  }
+
+  /** Messages received and not yet settled (running, waiting for a handler slot, or awaiting a republish confirm). */
+  get inFlight(): number {
+    return this.deliveries.inFlight;
+  }
+
+  /** Handlers running now. */
+  get activeHandlers(): number {
+    return this.deliveries.active;
+  }
+
+  /** @internal Joins the session; rejects (and leaves) when the first subscription fails. */
+  async start(): Promise<void> {
+    this.initialAttach = true;
+    const joining = this.session.join(this.participant);
+    this.initialAttach = false;
+    try {
+      await joining;
+    } catch (err) {
+      this.session.leave(this.participant);
+      this.status = 'stopped';
+      this.gen = 0;
+      clearTimeout(this.reattachTimer);
+      this.reattachTimer = undefined;
+      const ch = this.channel;
+      this.channel = undefined;
+      await ch?.close().catch(() => {});
+      throw err;
+    }
+  }
+
+  /**
+   * Stops gracefully: cancels the subscription (no new handler starts; deliveries not yet started are
+   * requeued), waits up to `timeoutMs` for in-flight handlers to finish and their messages to be settled,
+   * then closes the channel (the broker redelivers whatever is still unsettled) and leaves the client.
+   * Idempotent.
+   *
+   * @example
+   * ```ts
+   * await consumer.stop({ timeoutMs: 5000 });
+   * ```
+   */
+  stop(options: StopOptions = {}): Promise<void> {
+    this.stopping ??= this.doStop(Date.now() + (options.timeoutMs ?? DEFAULT_STOP_TIMEOUT_MS), CLOSE_WAIT_MS);
+    return this.stopping;
+  }
+
+  /** Never shows the connection (and its credentials) behind it. */
+  [inspect.custom](): string {
+    return `Consumer { queue: ${JSON.stringify(this.name)}, state: '${this.status}', consumerTag: ${JSON.stringify(this.tag)}, inFlight: ${this.deliveries.inFlight} }`;
+  }
+
+  /** The client's shutdown: finish by `deadline`, which is the client's, so nothing is added to it. */
+  private stopBy(deadline: number): Promise<void> {
+    if (this.stopping !== undefined) return within(this.stopping, left(deadline)).then(() => {});
+    this.stopping = this.doStop(deadline, 0);
+    return this.stopping;
+  }
+
+  private async doStop(deadline: number, closeWaitMs: number): Promise<void> {
+    this.status = 'stopping';
+    clearTimeout(this.reattachTimer);
+    this.reattachTimer = undefined;
+    // Every wait is bounded: a connection that went silent must not hold up disconnect().
+    await within(this.chain, left(deadline));
+    const ch = this.channel;
+    const tag = this.tag;
+    this.tag = undefined;
+    if (ch?.isOpen && tag !== undefined) await within(ch.basicCancel(tag), left(deadline));
+    this.deliveries.requeueWaiting();
+    const idle = await this.deliveries.waitIdle(left(deadline));
+    if (!idle) {
+      this.session.logger.warn(
+        { queue: this.name, inFlight: this.deliveries.inFlight },
+        `warren: consumer of queue ${JSON.stringify(this.name)}: ${this.deliveries.inFlight} message(s) still unsettled at the stop deadline; closing the channel (the broker redelivers them)`,
+      );
+    }
+    this.channel = undefined;
+    this.conn = undefined;
+    this.gen = 0;
+    if (ch !== undefined) await within(ch.close(), Math.max(left(deadline), closeWaitMs));
+    this.status = 'stopped';
+    this.session.leave(this.participant);
+  }
+
+  // ------------------------------------------------------------------------------------------------------
+  // Subscription lifecycle. Every step re-checks, after each await, that it still works for the
+  // generation it started for and that the consumer is not stopping.
+
+  private alive(gen: number): boolean {
+    return this.gen === gen && gen !== 0 && this.status !== 'stopping' && this.status !== 'stopped';
+  }
+
+  /** Runs `fn` after the steps before it, flagged as a step. */
+  private enqueue(fn: () => Promise<void>): Promise<void> {
+    const step = this.chain.then(async () => {
+      this.stepping = true;
+      try {
+        await fn();
+      } finally {
+        this.stepping = false;
+      }
+    });
+    this.chain = step.catch(() => {});
+    return step;
+  }
+
+  private attach(conn: Connection, gen: number, initial: boolean): Promise<void> {
+    if (this.status === 'stopping' || this.status === 'stopped') return Promise.resolve();
+    this.gen = gen;
+    this.conn = conn;
+    const step = this.enqueue(() => this.establish(conn, gen));
+    if (initial) return step;
+    return step.catch((err: unknown) => this.attachFailed(gen, conn, err));
+  }
+
+  private async establish(conn: Connection, gen: number): Promise<void> {
+    if (!this.alive(gen) || !conn.isOpen) return;
+    let ch = this.channel?.isOpen ? this.channel : undefined;
+    if (ch !== undefined && this.tag !== undefined) return;
+    clearTimeout(this.reattachTimer);
+    this.reattachTimer = undefined;
+    if (ch === undefined) {
+      if (this.serverNamed >= 0) this.name = this.session.serverNamedQueues[this.serverNamed] ?? this.name;
+      await declareCompanions(conn, this.name, this.opts as ResolvedOptions<unknown>);
+      if (!this.alive(gen)) return;
+      const opened = await conn.createChannel();
+      if (!this.alive(gen)) {
+        await opened.close().catch(() => {});
+        return;
+      }
+      opened.on('close', (err) => this.onChannelClose(gen, opened, err));
+      opened.on('cancel', (tag) => this.onServerCancel(gen, opened, tag));
+      try {
+        await opened.basicQos({ prefetchCount: this.opts.prefetch });
+      } catch (err) {
+        await opened.close().catch(() => {});
+        throw err;
+      }
+      if (!this.alive(gen)) {
+        await opened.close().catch(() => {});
+        return;
+      }
+      this.channel = opened;
+      ch = opened;
+    }
+    if (!(await this.subscribe(gen, ch))) return;
+    this.reattachFailures = 0;
+    this.status = 'active';
+  }
+
+  /** basic.consume on `ch`; false (and the subscription undone) when the consumer moved on meanwhile. */
+  private async subscribe(gen: number, ch: Channel): Promise<boolean> {
+    const { consumerTag } = await ch.basicConsume(
+      {
+        queue: this.name,
+        consumerTag: this.opts.consumerTag,
+        noAck: false,
+        exclusive: this.opts.exclusive,
+        arguments: this.opts.consumeArguments,
+      },
+      (delivery) => this.onDelivery(ch, delivery),
+    );
+    if (!this.alive(gen) || this.channel !== ch) {
+      // Stopped or superseded while subscribing: what arrives meanwhile is given back (see onDelivery).
+      if (this.channel !== ch || this.status === 'stopped') await ch.close().catch(() => {});
+      else if (ch.isOpen) await ch.basicCancel(consumerTag).catch(() => {});
+      return false;
+    }
+    this.tag = consumerTag;
+    return true;
+  }
+
+  private async redeclareCompanions(): Promise<boolean> {
+    const conn = this.conn;
+    if (conn === undefined || !conn.isOpen) return false;
+    try {
+      await declareCompanions(conn, this.name, this.opts as ResolvedOptions<unknown>);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  private attachFailed(gen: number, conn: Connection, err: unknown): void {
+    if (!this.alive(gen) || !conn.isOpen) return; // the next generation starts over
+    this.report(err, 'subscribing');
+    this.status = 'recovering';
+    this.scheduleReattach(gen, conn);
+  }
+
+  private scheduleReattach(gen: number, conn: Connection): void {
+    clearTimeout(this.reattachTimer);
+    const delay = Math.min(100 * 2 ** this.reattachFailures, 10_000);
+    this.reattachFailures++;
+    this.reattachTimer = setTimeout(() => {
+      this.reattachTimer = undefined;
+      if (this.alive(gen) && conn.isOpen && this.status === 'recovering') void this.attach(conn, gen, false);
+    }, delay);
+  }
+
+  private detach(gen: number): void {
+    if (gen !== this.gen) return;
+    this.gen = 0;
+    clearTimeout(this.reattachTimer);
+    this.reattachTimer = undefined;
+    this.channel = undefined;
+    this.tag = undefined;
+    this.conn = undefined;
+    this.deliveries.dropDeadWaiting();
+    if (this.status === 'active') this.status = 'recovering';
+  }
+
+  /** The consumer's channel closed. A channel-level error on a live connection: open a new one. */
+  private onChannelClose(gen: number, ch: Channel, err: Error | undefined): void {
+    if (this.channel !== ch) return;
+    this.channel = undefined;
+    this.tag = undefined;
+    this.deliveries.dropDeadWaiting();
+    const conn = this.conn;
+    if (!this.alive(gen) || conn === undefined || !conn.isOpen) return;
+    if (err === undefined || err instanceof ConnectionError) return;
+    // During an attach step the step's own failure decides (a failed first subscription rejects consume()).
+    if (this.stepping) return;
+    this.report(err, 'channel closed');
+    this.status = 'recovering';
+    this.scheduleReattach(gen, conn);
+  }
+
+  /** basic.cancel from the broker (queue deleted...): re-declare the queue from the topology and subscribe again. */
+  private onServerCancel(gen: number, ch: Channel, tag: string): void {
+    if (this.channel !== ch || this.tag !== tag) return;
+    this.tag = undefined;
+    const conn = this.conn;
+    if (!this.alive(gen) || conn === undefined) return;
+    this.status = 'recovering';
+    this.session.logger.warn(
+      { queue: this.name, consumerTag: tag },
+      `warren: the broker cancelled the consumer of queue ${JSON.stringify(this.name)}; resubscribing`,
+    );
+    this.enqueue(() => this.resubscribe(gen, conn, ch)).catch((err: unknown) => this.report(err, 'resubscribing'));
+  }
+
+  private async resubscribe(gen: number, conn: Connection, ch: Channel): Promise<void> {
+    const current = () => this.alive(gen) && this.channel === ch && ch.isOpen && this.status === 'recovering';
+    if (!current()) return;
+    try {
+      const tmp = await conn.createChannel();
+      try {
+        await redeclareQueue(tmp, this.name, this.session.config);
+      } finally {
+        await tmp.close().catch(() => {});
+      }
+      await declareCompanions(conn, this.name, this.opts as ResolvedOptions<unknown>);
+      if (!current()) return;
+      if (!(await this.subscribe(gen, ch))) return;
+      this.status = 'active';
+    } catch (err) {
+      if (!this.alive(gen) || !conn.isOpen || this.status !== 'recovering') return; // a reconnect starts over
+      const known = this.session.config.queues.some((q) => q.name === this.name);
+      const why = known
+        ? `re-declaring it failed: ${errorText(err)}`
+        : `it is not in the topology and ${errorText(err)}`;
+      this.report(new ConsumerCancelledError(this.name, why, err), 'resubscribing');
+      void this.stop({ timeoutMs: DEFAULT_STOP_TIMEOUT_MS });
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------------------
+  // Deliveries.
+
+  private onDelivery(ch: Channel, delivery: IncomingDelivery): void {
+    // Arriving between basic.cancel and its -ok, or on a subscription being undone: given back untouched.
+    const accepted = this.status !== 'stopping' && this.status !== 'stopped' && this.channel === ch;
+    this.deliveries.arrive({ channel: ch, delivery, settled: false }, accepted);
+  }
+
+  private async process(entry: Entry): Promise<void> {
+    const d = entry.delivery;
+    const attempt = attemptOf(d.properties.headers);
+    const o = this.opts;
+    if (d.decodeError !== undefined) {
+      const why = `its content header could not be decoded: ${errorText(d.decodeError)}`;
+      await this.outcomes.undecodable(entry, attempt, why, d.decodeError);
+      return;
+    }
+    // A raw payload needs no decoding step (and no result object per message).
+    const decoded = o.json || o.schema !== undefined ? decodePayload<T>(d.body, o.json, o.schema) : undefined;
+    if (decoded !== undefined && !decoded.ok) {
+      await this.outcomes.undecodable(entry, attempt, decoded.error, decoded.cause);
+      return;
+    }
+    const value = decoded === undefined ? (d.body as unknown as T) : decoded.value;
+    const msg = new Message<T>(this.name, entry, value, attempt, o.manual, this.deliveries.settle);
+    try {
+      if (o.handlerTimeoutMs === undefined) await this.handler(msg);
+      else await this.invokeWithTimeout(msg, o.handlerTimeoutMs);
+    } catch (err) {
+      await this.outcomes.failed(entry, attempt, err);
+      return;
+    }
+    if (!o.manual) this.deliveries.settle(entry, 'ack', false);
+  }
+
+  private async invokeWithTimeout(msg: Message<T>, timeoutMs: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        (async () => this.handler(msg))(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new HandlerTimeoutError(timeoutMs)), timeoutMs);
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** An error on the consumer's `'error'` event when listened to, else to the client (its `'error'` event / logger). */
+  private report(err: unknown, what: string): void {
+    if (this.listenerCount('error') > 0) {
+      this.session.logger.warn(
+        { err, queue: this.name },
+        `warren: consumer of queue ${JSON.stringify(this.name)}: ${what}: ${errorText(err)}`,
+      );
+      try {
+        this.emit('error', err);
+      } catch (listenerError) {
+        this.session.logger.error(
+          { err: listenerError },
+          `warren: a consumer 'error' listener threw: ${errorText(listenerError)}`,
+        );
+      }
+      return;
+    }
+    this.session.report(err, `consumer of queue ${JSON.stringify(this.name)}: ${what}`);
+  }
+}
+
+/**
+ * Subscribes `handler` to `queue` and resolves once the subscription is active (or, when the client is not
+ * connected yet, once it is registered: it subscribes on connect). See the module documentation for the
+ * outcome policy (ack, retry queues, dead-letter target).
+ *
+ * @param mq the client ({@link AsyncRabbitMQ}), or anything else that carries its session.
+ * @param queue an existing queue (typically declared by the client's topology), or a name from
+ *   `mq.serverNamedQueues`, which the consumer follows to its new name on every reconnect.
+ * @throws ConsumerOptionsError for invalid options (synchronously checked, before anything is sent).
+ * @throws ChannelError when the broker refuses the subscription (no such queue, exclusive consumer exists...).
+ *
+ * @example
+ * ```ts
+ * const consumer = await consume(mq, 'orders.created', async (msg) => {
+ *   await handleOrder(msg.value);
+ * }, {
+ *   prefetch: 10,
+ *   schema: OrderSchema,                      // zod or anything with safeParse/parse
+ *   retry: { attempts: 3, delayMs: 5_000 },   // retry queue orders.created.retry.5000
+ * });                                          // then orders.created.dead
+ * consumer.on('error', (err) => log.warn(err));
+ * await consumer.stop({ timeoutMs: 5_000 });
+ * ```
+ */
+export async function consume<T = unknown>(
+  mq: ConsumerHost,
+  queue: string,
+  handler: ConsumeHandler<T>,
+  options: ConsumeOptions<T> = {},
+): Promise<Consumer<T>> {
+  const consumer = new Consumer<T>(mq, queue, handler, options);
+  await consumer.start();
+  return consumer;
+}

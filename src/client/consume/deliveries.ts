@@ -1,0 +1,133 @@
+/**
+ * A consumer's deliveries from arrival to settlement: at most `concurrency` handlers at once, the rest
+ * held (unstarted) in arrival order; each delivery settled once, on the channel it came from.
+ * @module
+ */
+import type { Entry, Settle, SettleKind } from './delivery.js';
+
+export class Deliveries {
+  private waiting: Entry[] = [];
+  private waitingHead = 0;
+  private running = 0;
+  private unsettled = 0;
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(
+    private readonly concurrency: number,
+    /** Runs one delivery through the handler and the outcome policy. */
+    private readonly process: (entry: Entry) => Promise<void>,
+    private readonly failed: (err: unknown) => void,
+    /** True once no new handler may start (stopping). */
+    private readonly halted: () => boolean,
+  ) {}
+
+  /** Received and not yet settled (running, held for a handler slot, or awaiting a republish confirm). */
+  get inFlight(): number {
+    return this.unsettled;
+  }
+
+  /** Handlers running now. */
+  get active(): number {
+    return this.running;
+  }
+
+  /** A delivery arrived: run it (now or when a slot frees up), or, when not `accepted`, give it back untouched. */
+  arrive(entry: Entry, accepted: boolean): void {
+    this.unsettled++;
+    if (!accepted) {
+      this.settle(entry, 'nack', true);
+      return;
+    }
+    if (this.running < this.concurrency) this.run(entry);
+    else this.waiting.push(entry);
+  }
+
+  /** Settles a delivery once, on the channel it came from (a dead channel sends nothing). */
+  readonly settle: Settle = (entry: Entry, kind: SettleKind, requeue: boolean): boolean => {
+    if (entry.settled) return false;
+    entry.settled = true;
+    let sent = false;
+    const tag = entry.delivery.deliveryTag;
+    if (kind === 'ack') sent = entry.channel.basicAck(tag);
+    else if (kind === 'nack') sent = entry.channel.basicNack(tag, { requeue });
+    else if (kind === 'reject') sent = entry.channel.basicReject(tag, { requeue });
+    if (--this.unsettled === 0) this.wakeIdle();
+    return sent;
+  };
+
+  /** Stopping: what has not started goes back to the broker. */
+  requeueWaiting(): void {
+    const waiting = this.waiting.slice(this.waitingHead);
+    this.waiting = [];
+    this.waitingHead = 0;
+    for (const e of waiting) this.settle(e, 'nack', true);
+  }
+
+  /** Deliveries held for a handler slot whose channel died: the broker redelivers them. */
+  dropDeadWaiting(): void {
+    if (this.waitingHead === this.waiting.length) return;
+    const keep: Entry[] = [];
+    for (let i = this.waitingHead; i < this.waiting.length; i++) {
+      const e = this.waiting[i]!;
+      if (e.channel.isOpen) keep.push(e);
+      else this.settle(e, 'drop', false);
+    }
+    this.waiting = keep;
+    this.waitingHead = 0;
+  }
+
+  /** Resolves true once nothing is unsettled, false after `timeoutMs`. */
+  waitIdle(timeoutMs: number): Promise<boolean> {
+    if (this.unsettled === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      const timer = setTimeout(() => {
+        this.idleWaiters = this.idleWaiters.filter((w) => w !== done);
+        resolve(false);
+      }, timeoutMs);
+      this.idleWaiters.push(done);
+    });
+  }
+
+  private run(entry: Entry): void {
+    this.running++;
+    this.process(entry).then(this.finished, this.processFailed);
+  }
+
+  // Bound once: a closure per message would be garbage per message.
+  private readonly finished = (): void => {
+    this.running--;
+    this.pump();
+  };
+
+  private readonly processFailed = (err: unknown): void => {
+    this.failed(err);
+    this.finished();
+  };
+
+  private pump(): void {
+    while (this.running < this.concurrency && this.waitingHead < this.waiting.length) {
+      if (this.halted()) return;
+      const entry = this.waiting[this.waitingHead]!;
+      this.waiting[this.waitingHead++] = undefined as never;
+      if (!entry.channel.isOpen) {
+        this.settle(entry, 'drop', false);
+        continue;
+      }
+      this.run(entry);
+    }
+    if (this.waitingHead === this.waiting.length) {
+      this.waiting = [];
+      this.waitingHead = 0;
+    }
+  }
+
+  private wakeIdle(): void {
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
+  }
+}

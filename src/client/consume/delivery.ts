@@ -1,0 +1,80 @@
+/**
+ * One delivery on its way through a consumer ({@link Entry}) and the message object its handler sees.
+ * @module
+ */
+import type { Channel, Delivery } from '../../connection/channel.js';
+import type { FieldTable } from '../../protocol/field-table.js';
+import { NotManualModeError } from './errors.js';
+import { type ConsumeMessage, type MessageFields, originOf } from './message.js';
+
+/**
+ * A delivery as the engine hands it over. `decodeError` is set when its content header could not be
+ * decoded: the engine hands the delivery over instead of closing the connection, and the consumer fails
+ * that one message.
+ */
+export type IncomingDelivery = Delivery & { decodeError?: unknown };
+
+/** One delivery, from arrival until it is settled, on the channel it came from. */
+export interface Entry {
+  readonly channel: Channel;
+  readonly delivery: IncomingDelivery;
+  settled: boolean;
+}
+
+export type SettleKind = 'ack' | 'nack' | 'reject' | 'drop';
+
+/** Settles an entry once; returns whether anything was sent. */
+export type Settle = (entry: Entry, kind: SettleKind, requeue: boolean) => boolean;
+
+/** The message object handed to handlers. */
+export class Message<T> implements ConsumeMessage<T> {
+  readonly body: Buffer;
+  readonly properties: Delivery['properties'];
+  readonly headers: FieldTable;
+  private fieldsMade: MessageFields | undefined;
+
+  constructor(
+    readonly queue: string,
+    private readonly entry: Entry,
+    readonly value: T,
+    readonly attempt: number,
+    private readonly manual: boolean,
+    private readonly settleFn: Settle,
+  ) {
+    const d = entry.delivery;
+    this.body = d.body;
+    this.properties = d.properties;
+    this.headers = d.properties.headers ?? {};
+  }
+
+  /** Made on first use: most handlers never look, and it is two objects per message. */
+  get fields(): MessageFields {
+    if (this.fieldsMade === undefined) {
+      const d = this.entry.delivery;
+      const origin = originOf(d);
+      this.fieldsMade = {
+        redelivered: d.redelivered,
+        deliveryTag: d.deliveryTag,
+        exchange: origin.exchange,
+        routingKey: origin.routingKey,
+        consumerTag: d.consumerTag,
+      };
+    }
+    return this.fieldsMade;
+  }
+
+  ack(): boolean {
+    if (!this.manual) throw new NotManualModeError('ack');
+    return this.settleFn(this.entry, 'ack', false);
+  }
+
+  nack(options: { requeue?: boolean } = {}): boolean {
+    if (!this.manual) throw new NotManualModeError('nack');
+    return this.settleFn(this.entry, 'nack', options.requeue ?? true);
+  }
+
+  reject(options: { requeue?: boolean } = {}): boolean {
+    if (!this.manual) throw new NotManualModeError('reject');
+    return this.settleFn(this.entry, 'reject', options.requeue ?? false);
+  }
+}

@@ -1,0 +1,202 @@
+/**
+ * What a consumer does with a message that failed: a copy to a retry queue while attempts remain, a copy
+ * to the dead-letter target once they are exhausted (or at once when the payload or its content header
+ * cannot be decoded), the original acked only once the broker confirmed the copy. A copy is sanitized
+ * first (see `sanitize.ts`) so that what another client put in a message cannot keep it from its target.
+ * @module
+ */
+import { EncodeError } from '../../protocol/errors.js';
+import type { FieldTable } from '../../protocol/field-table.js';
+import { InvalidMessageError, UnroutableError } from '../errors.js';
+import type { PublishMessageOptions } from '../message.js';
+import { sleep } from '../session/deadline.js';
+import type { Session } from '../session/types.js';
+import type { Entry, Settle } from './delivery.js';
+import { type FailureOutcome, HandlerError, MessageDecodeError } from './errors.js';
+import { deadLetterHeaders, originOf, retryHeaders } from './message.js';
+import { type ResolvedOptions, retryQueueName } from './options.js';
+import { REMOVED_HEADER, sanitizeCopy } from './sanitize.js';
+
+/** How long a message whose retry/dead-letter copy could not be published is held before it is requeued. */
+const REPUBLISH_FAILURE_HOLD_MS = 1000;
+
+/** What the failure policy needs from its consumer. */
+export interface OutcomeHost {
+  /** The queue's current name. */
+  readonly queue: string;
+  readonly session: Session;
+  readonly settle: Settle;
+  report(err: unknown, what: string): void;
+  readonly stopping: boolean;
+  /** Declares the retry queues / dead-letter target again on the current connection; false when it cannot. */
+  redeclareCompanions(): Promise<boolean>;
+}
+
+export class Outcomes {
+  constructor(
+    private readonly host: OutcomeHost,
+    private readonly opts: ResolvedOptions<unknown>,
+  ) {}
+
+  /** The payload (`error` says why) or the content header could not be decoded: dead-letter it at once. */
+  async undecodable(entry: Entry, attempt: number, error: string, cause: unknown): Promise<void> {
+    const d = entry.delivery;
+    const outcome: FailureOutcome = !entry.channel.isOpen
+      ? 'redeliver'
+      : this.opts.deadLetter === false
+        ? 'discard'
+        : 'dead-letter';
+    const queue = this.host.queue;
+    const err = new MessageDecodeError(
+      `message ${d.properties.messageId ?? `#${d.deliveryTag}`} from queue ${JSON.stringify(queue)}: ${error}`,
+      { queue, deliveryTag: d.deliveryTag, messageId: d.properties.messageId, outcome },
+      cause,
+    );
+    this.host.report(err, 'decoding a message');
+    await this.deadLetter(entry, attempt, error, outcome);
+  }
+
+  /** The handler failed: retry, dead-letter or discard as the policy says. */
+  async failed(entry: Entry, attempt: number, cause: unknown): Promise<void> {
+    const o = this.opts;
+    const d = entry.delivery;
+    let outcome: FailureOutcome;
+    if (entry.settled) outcome = 'manual';
+    else if (!entry.channel.isOpen) outcome = 'redeliver';
+    else if (attempt < o.attempts) outcome = 'retry';
+    else outcome = o.deadLetter === false ? 'discard' : 'dead-letter';
+    this.host.report(
+      new HandlerError(
+        {
+          queue: this.host.queue,
+          attempt,
+          attempts: o.attempts,
+          deliveryTag: d.deliveryTag,
+          messageId: d.properties.messageId,
+          outcome,
+        },
+        cause,
+      ),
+      'handler',
+    );
+    switch (outcome) {
+      case 'manual':
+        return;
+      case 'redeliver':
+        this.host.settle(entry, 'drop', false);
+        return;
+      case 'retry': {
+        const delay = o.delays[attempt - 1] ?? 0;
+        const queue = this.host.queue;
+        await this.republish(
+          entry,
+          '',
+          retryQueueName(queue, delay),
+          retryHeaders(d, attempt + 1, cause),
+          'retry queue',
+        );
+        return;
+      }
+      default:
+        await this.deadLetter(entry, attempt, cause, outcome);
+    }
+  }
+
+  private async deadLetter(entry: Entry, attempts: number, cause: unknown, outcome: FailureOutcome): Promise<void> {
+    const target = this.opts.deadLetter;
+    if (outcome === 'redeliver') {
+      this.host.settle(entry, 'drop', false);
+      return;
+    }
+    if (target === false || outcome === 'discard') {
+      this.host.settle(entry, 'nack', false);
+      return;
+    }
+    const d = entry.delivery;
+    const routingKey = target.routingKey ?? originOf(d).routingKey;
+    const headers = deadLetterHeaders(d, this.host.queue, attempts, cause);
+    await this.republish(entry, target.exchange, routingKey, headers, 'dead-letter target');
+  }
+
+  /**
+   * Publishes a copy (confirmed), then acks the original on its own channel. If the copy cannot be
+   * published, the original is held a moment and requeued: never lost. A copy the client cannot encode
+   * is never requeued (it would fail the same way forever): it goes with only the client's own headers.
+   */
+  private async republish(
+    entry: Entry,
+    exchange: string,
+    routingKey: string,
+    headers: FieldTable,
+    what: string,
+  ): Promise<void> {
+    const p = entry.delivery.properties;
+    const clean = sanitizeCopy(headers, p.timestamp);
+    let options: PublishMessageOptions = {
+      exchange,
+      headers: clean.headers,
+      mandatory: true,
+      persistent: p.deliveryMode !== 1,
+      messageId: p.messageId,
+      contentType: p.contentType,
+      contentEncoding: p.contentEncoding,
+      priority: p.priority,
+      correlationId: p.correlationId,
+      replyTo: p.replyTo,
+      type: p.type,
+      appId: p.appId,
+      timestamp: clean.timestamp,
+    };
+    let redeclared = false;
+    let bare = false;
+    for (;;) {
+      try {
+        await this.host.session.publish(routingKey, entry.delivery.body, options);
+        break;
+      } catch (err) {
+        if (!entry.channel.isOpen) {
+          this.host.settle(entry, 'drop', false);
+          return;
+        }
+        if (!bare && (err instanceof EncodeError || err instanceof InvalidMessageError)) {
+          // Something sanitizing did not foresee: send the body with the client's own headers only.
+          bare = true;
+          options = bareCopy(options, clean.headers, err);
+          continue;
+        }
+        if (!redeclared && err instanceof UnroutableError) {
+          // Our retry queue / dead-letter queue was deleted behind our back: declare it again, once.
+          redeclared = true;
+          if (await this.host.redeclareCompanions()) continue;
+        }
+        this.host.report(
+          err,
+          `publishing to the ${what} failed; the message is requeued in ${REPUBLISH_FAILURE_HOLD_MS} ms`,
+        );
+        if (!this.host.stopping) await sleep(REPUBLISH_FAILURE_HOLD_MS);
+        this.host.settle(entry, 'nack', true);
+        return;
+      }
+    }
+    this.host.settle(entry, 'ack', false);
+  }
+}
+
+/** A copy with only the `x-warren-*` headers and no optional properties. */
+function bareCopy(options: PublishMessageOptions, headers: FieldTable, err: unknown): PublishMessageOptions {
+  const own: Record<string, FieldTable[string]> = {};
+  for (const [k, v] of Object.entries(headers)) if (k.startsWith('x-warren-') && typeof v !== 'object') own[k] = v;
+  const why = err instanceof Error ? err.message : String(err);
+  own[REMOVED_HEADER] =
+    `${own[REMOVED_HEADER] ? `${String(own[REMOVED_HEADER])}, ` : ''}all other headers and properties (${why})`.slice(
+      0,
+      1000,
+    );
+  return {
+    exchange: options.exchange,
+    headers: own,
+    mandatory: options.mandatory,
+    persistent: options.persistent,
+    messageId: typeof options.messageId === 'string' ? options.messageId : undefined,
+  };
+}

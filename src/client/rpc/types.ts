@@ -1,0 +1,46 @@
+/**
+ * The types and defaults of RPC over direct reply-to ({@link rpc}, {@link rpcServer}).
+ * @module
+ */
+import type { FieldTable } from '../../protocol/field-table.js';
+import type { ConsumeMessage, Schema } from '../consume/message.js';
+import type { ConsumeOptions } from '../consume/options.js';
+
+/** The pseudo-queue of RabbitMQ's direct reply-to. */
+export const DIRECT_REPLY_TO = 'amq.rabbitmq.reply-to';
+/** Default `timeoutMs` of {@link rpc}. */
+export const DEFAULT_RPC_TIMEOUT_MS = 30_000;
+
+/** What {@link rpc} sends: bytes as they are, a string as text/plain, anything else as JSON. */
+export type RpcPayload = string | Buffer | Uint8Array | Record<string, unknown> | unknown[] | number | boolean | null;
+
+/** Options of {@link rpc}. */
+export interface RpcOptions {
+  /** Exchange to publish the request to. Default `''` (the default exchange: the routing key names the queue). */
+  exchange?: string;
+  /** How long to wait for the reply (and, while reconnecting, for a connection). Default {@link DEFAULT_RPC_TIMEOUT_MS}. */
+  timeoutMs?: number;
+  headers?: FieldTable;
+  /** Overrides the content type chosen from the payload. */
+  contentType?: string;
+  /**
+   * Per-message TTL of the request, so that no server works on a request whose caller gave up. Default:
+   * `timeoutMs`; `false` for none.
+   */
+  expiration?: number | false;
+}
+
+/** An RPC server's handler: gets the decoded request (JSON, text or bytes), returns the reply. */
+export type RpcHandler<Req = unknown, Res = unknown> = (
+  request: Req,
+  msg: ConsumeMessage<Buffer>,
+) => Res | Promise<Res>;
+
+/** Options of {@link rpcServer}. */
+export interface RpcServerOptions<Req = unknown>
+  extends Pick<ConsumeOptions, 'prefetch' | 'concurrency' | 'exclusive' | 'priority' | 'consumerTag' | 'arguments'> {
+  /** A handler that has not answered after this many ms is answered with an error reply. Default: none. */
+  handlerTimeoutMs?: number;
+  /** Validates a JSON request (zod-compatible); a request that fails it gets an error reply. */
+  schema?: Schema<Req>;
+}
