@@ -39,25 +39,14 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 }
 
 /**
- * Closes `conn` cleanly if the broker answers by `deadline`; otherwise drops the socket. Resolves once the
- * socket is gone (or, if even that does not happen, a second after the deadline).
+ * Closes `conn` cleanly if the broker answers by `deadline`; otherwise the engine destroys the socket at
+ * the deadline (pending work on it fails with a CloseTimeoutError). Resolves once the socket is gone.
  */
-export async function closeBy(conn: Connection, deadline: number): Promise<void> {
-  const closing = conn.close().catch(() => {});
-  if (await within(closing, left(deadline))) return;
-  destroyConnection(conn);
-  await within(closing, 1000);
+export function closeBy(conn: Connection, deadline: number): Promise<void> {
+  return conn.close({ timeoutMs: left(deadline) }).catch(() => {});
 }
 
-/**
- * Drops the connection's socket at once (everything pending on it fails with a ConnectionError).
- *
- * The seam: the engine gets a deadline of its own for `Connection.close()` (its peer may not answer or
- * read); until then, the engine's `destroy()` is used when it exists and the socket is destroyed directly
- * otherwise, which the connection sees as a lost socket and finishes as usual.
- */
+/** Drops the connection's socket at once (everything pending on it fails). */
 export function destroyConnection(conn: Connection): void {
-  const c = conn as unknown as { destroy?: (err?: Error) => void; stream?: { destroy(): void } };
-  if (typeof c.destroy === 'function') c.destroy();
-  else c.stream?.destroy();
+  conn.close({ timeoutMs: 0 }).catch(() => {});
 }
