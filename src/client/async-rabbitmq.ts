@@ -3,7 +3,7 @@ import type { Channel } from '../connection/channel.js';
 import { connect } from '../connection/connect.js';
 import type { Connection } from '../connection/connection.js';
 import { parseAmqpUrl } from '../connection/options.js';
-import { ChannelError, ConnectionError, WarrenError } from '../protocol/errors.js';
+import { ConnectionError, WarrenError } from '../protocol/errors.js';
 import { type RabbitMQConfig, type ResolvedConfig, validateConfig } from './config.js';
 import { type ConsumeHandler, type ConsumeOptions, type Consumer, consume } from './consumer.js';
 import { ClientClosedError } from './errors.js';
@@ -446,13 +446,8 @@ export class AsyncRabbitMQ extends EventEmitter<AsyncRabbitMQEvents> {
     if (this.publishChannel !== pub) return;
     this.publishChannel = undefined;
     if (err === undefined || err instanceof ConnectionError || this.conn !== conn || !conn.isOpen) return;
-    const text = err instanceof ChannelError ? (err.replyText ?? '') : '';
-    // A 404 names the missing exchange: only the messages sent there caused it; they cannot succeed.
-    this.publisher.detach(
-      err,
-      (m: OutgoingMessage) =>
-        err instanceof ChannelError && err.replyCode === 404 && text.includes(`exchange '${m.exchange}'`),
-    );
+    // The publisher finds the message that caused the close and rejects it alone.
+    this.publisher.detach(err);
     this.openPublishChannel(conn);
   }
 
