@@ -335,28 +335,16 @@ export class Publisher implements EntryOwner {
     const queue = this.queue;
     while (this.queueHead < queue.length && channel.isOpen) {
       const e = queue[this.queueHead]!;
-      if (e.state === DONE) {
-        // Confirmed by a channel that was replaced after the message had been put back in the queue.
-        queue[this.queueHead++] = undefined;
-        continue;
+      if (e.state !== DONE) {
+        // A suspect goes alone on the channel: if it closes now, this message closed it.
+        if (e.suspect && this.inflight.size > 0) break;
+        if (!this.write(channel, e)) break; // the channel is going away: retry on the next one
+        if (this.queue !== queue) return; // detached meanwhile: the queue was rebuilt
       }
-      if (e.suspect) {
-        // Alone on the channel: if it closes now, this message closed it.
-        if (this.inflight.size > 0) break;
-        queue[this.queueHead++] = undefined;
-        if (!this.write(channel, e)) {
-          queue[--this.queueHead] = e;
-          break;
-        }
-        if (e.state === IN_FLIGHT) {
-          this.isolating = e;
-          break;
-        }
-        continue; // it could not be encoded (settled): the next one
-      }
+      // Done already: confirmed by a channel that was replaced after it had been put back in the queue.
       queue[this.queueHead++] = undefined;
-      if (!this.write(channel, e)) {
-        queue[--this.queueHead] = e; // the channel is going away: retry on the next one
+      if (e.suspect && e.state === IN_FLIGHT) {
+        this.isolating = e;
         break;
       }
     }
@@ -408,20 +396,21 @@ export class Publisher implements EntryOwner {
       return;
     }
     e.nacks++;
-    const channel = this.channel;
-    if (e.nacks >= 2 && channel !== null && this.reportedChannel !== channel) {
-      this.reportedChannel = channel;
-      this.onNackingChannel?.(channel);
-    }
     // The broker handled it without closing the channel: whatever it is, it is not the culprit.
     this.clearSuspect(e);
-    this.leaveInflight(e);
     e.state = PARKED;
+    this.leaveInflight(e);
     e.returned = undefined;
     this.nackedWaiting.push(e);
     if (this.nackTimer === undefined) {
       const delay = Math.min(NACK_RETRY_BASE_MS * 2 ** (e.nacks - 1), NACK_RETRY_MAX_MS);
       this.nackTimer = setTimeout(this.republishNacked, delay);
+    }
+    // Last: the owner may replace (detach) the channel right away, and `e` must be parked by then.
+    const channel = this.channel;
+    if (e.nacks >= 2 && channel !== null && this.reportedChannel !== channel) {
+      this.reportedChannel = channel;
+      this.onNackingChannel?.(channel);
     }
   }
 

@@ -2,9 +2,9 @@
  * Publisher promises settle exactly once, only on a broker confirm (or a final error), however the owner
  * sequences attach/detach.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { Publisher } from '../../../src/client/publisher.js';
-import { ConnectionError } from '../../../src/protocol/errors.js';
+import { ConnectionError, WarrenError } from '../../../src/protocol/errors.js';
 import { FakeConfirmChannel, flush, message, track } from './publisher-fakes.js';
 
 describe('Publisher: channel hand-over', () => {
@@ -61,5 +61,43 @@ describe('Publisher: channel hand-over', () => {
     expect(a.settlements).toBe(1);
     expect(p.size).toBe(0);
     expect(p.inFlight).toBe(0);
+  });
+});
+
+describe('Publisher: an owner that replaces a nacking channel at once', () => {
+  it('the nacked message is written once on the new channel and settles once', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const p = new Publisher();
+      const channels: FakeConfirmChannel[] = [];
+      const open = () => {
+        const ch = new FakeConfirmChannel();
+        channels.push(ch);
+        p.attach(ch.asChannel());
+      };
+      // As AsyncRabbitMQ does: detach the nacking channel synchronously, from within the callback.
+      p.onNackingChannel = () => {
+        p.detach(new WarrenError('publish channel replaced', { code: 'ERR_CHANNEL_REPLACED' }));
+        open();
+      };
+      open();
+      const m = track(p, message('m'));
+      const other = track(p, message('other'));
+      channels[0]!.nack('m');
+      vi.advanceTimersByTime(100);
+      channels[0]!.nack(3); // the second nack of 'm': the channel is reported and replaced
+      expect(channels).toHaveLength(2);
+      vi.advanceTimersByTime(5000);
+      expect(channels[1]!.ids).toEqual(['other', 'm']);
+      expect(p.inFlight).toBe(2);
+      channels[1]!.ackAll();
+      await flush();
+      expect([m.state, other.state]).toEqual(['resolved', 'resolved']);
+      expect(m.settlements + other.settlements).toBe(2);
+      expect(p.size).toBe(0);
+      expect(p.inFlight).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
