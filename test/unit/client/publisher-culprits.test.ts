@@ -6,7 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import { MessageTooLargeError } from '../../../src/client/errors.js';
 import { Publisher } from '../../../src/client/publisher.js';
-import { ChannelError, ConnectionError } from '../../../src/protocol/errors.js';
+import { ChannelError, ConnectionError, WarrenError } from '../../../src/protocol/errors.js';
+import { deserializeError, serializeError } from '../../../src/sync/messages.js';
 import {
   brokerClose,
   FakeConfirmChannel,
@@ -230,5 +231,13 @@ describe('Publisher: maxMessageBytes', () => {
     expect((over.error as MessageTooLargeError).limit).toBe(100);
     expect(at.state).toBe('resolved');
     expect(ch.ids).toEqual(['at']);
+  });
+
+  it('keeps its code across the SyncRabbitMQ worker boundary', () => {
+    const back = deserializeError(serializeError(new MessageTooLargeError(20, 10)));
+    expect(back).toBeInstanceOf(WarrenError);
+    expect((back as WarrenError).code).toBe('ERR_MESSAGE_TOO_LARGE');
+    expect(back.name).toBe('MessageTooLargeError');
+    expect(back.message).toContain('20 bytes');
   });
 });
