@@ -84,14 +84,17 @@ export class InflightList {
    * It is a mandatory publish to the returned exchange and routing key, not returned or answered yet
    * and written after the last write the broker answered (the return precedes its own publish's ack,
    * and every answer for a later write). Among those the oldest wins, unless a later one has the very
-   * body that came back: a headers exchange routes by headers, so an older publish with the same
-   * exchange and key may have been routed and merely await its confirm. `trustAnswers` is false while a
+   * body (and, failing that, also the messageId) that came back: a headers exchange routes by headers,
+   * so an older publish with the same exchange and key may have been routed and merely await its
+   * confirm. The messageId only breaks ties: users may reuse one. `trustAnswers` is false while a
    * replaced channel may still confirm messages written again here, which makes `processedUpTo` moot.
    */
   matchReturn(returned: ReturnedMessage, trustAnswers: boolean): Entry | undefined {
     const after = trustAnswers ? this.processedUpTo : 0;
     const slots = this.slots;
+    const id = returned.properties.messageId;
     let first = -1;
+    let sameBody = -1;
     let match = -1;
     for (let i = Math.max(this.returnCursor, this.head); i < slots.length; i++) {
       const e = slots[i];
@@ -106,12 +109,14 @@ export class InflightList {
       )
         continue;
       if (first < 0) first = i;
-      if (e.body.equals(returned.body)) {
+      if (!e.body.equals(returned.body)) continue;
+      if (sameBody < 0) sameBody = i;
+      if (e.properties.messageId === id) {
         match = i;
         break;
       }
     }
-    if (match < 0) match = first;
+    if (match < 0) match = sameBody >= 0 ? sameBody : first;
     if (match < 0) return undefined;
     const e = slots[match]!;
     e.returned = returned;

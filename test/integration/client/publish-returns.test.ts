@@ -68,4 +68,26 @@ describe('publishMessage: returns', () => {
     expect(got).toEqual(Array.from({ length: 25 }, (_, i) => `body-${2 * i}`).sort());
     expect(await rejectionOf(mq.publishMessage('', 'x', { exchange: hx }))).toBeInstanceOf(UnroutableError);
   });
+
+  it('same exchange, routing key and body (a headers exchange), messageIds left to the client: only the unmatched ones reject', async () => {
+    const hx = uniqueName('ret.hx-same');
+    const queue = uniqueName('ret.hq-same');
+    suite.deleteQueuesAfter(queue);
+    suite.deleteExchangesAfter(hx);
+    const mq = suite.client({
+      exchanges: [{ name: hx, type: 'headers', durable: false }],
+      queues: [{ name: queue, durable: true }],
+      bindings: [{ source: hx, destination: queue, arguments: { 'x-match': 'all', kind: 'invoice' } }],
+    });
+    await mq.connect();
+    const results = await Promise.allSettled(
+      Array.from({ length: 50 }, (_, i) =>
+        mq.publishMessage('', 'the same body', { exchange: hx, headers: { kind: i % 3 === 0 ? 'invoice' : 'other' } }),
+      ),
+    );
+    expect(results.map((r) => r.status)).toEqual(
+      Array.from({ length: 50 }, (_, i) => (i % 3 === 0 ? 'fulfilled' : 'rejected')),
+    );
+    expect((await getAll(await mq.getChannel(), queue)).length).toBe(17);
+  });
 });

@@ -72,3 +72,17 @@ describe('Publisher: basic.return attribution', () => {
     expect(t.state).toBe('resolved');
   });
 });
+
+describe('Publisher: basic.return attribution among identical bodies', () => {
+  it('same exchange, routing key and body, different messageIds: the returned messageId breaks the tie', async () => {
+    const { p, ch } = setup();
+    const body = Buffer.from('same body, other headers');
+    const routed = track(p, message('id-1', { exchange: 'hx', routingKey: '', body }));
+    const lost = track(p, message('id-2', { exchange: 'hx', routingKey: '', body }));
+    ch.returnOf(ch.written[1]!, body);
+    ch.ackAll();
+    await flush();
+    expect(routed.state).toBe('resolved');
+    expect(lost.error).toBeInstanceOf(UnroutableError);
+  });
+});
