@@ -38,6 +38,9 @@ export interface PublishBufferOptions {
 /** RabbitMQ 4's default `max_message_size`. */
 const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 
+/** Most exchanges (and user_id values) remembered as proven; past that the memory starts over. */
+const MAX_PROVEN = 10_000;
+
 /** First wait before republishing nacked messages; it doubles per retry of the same message. */
 const NACK_RETRY_BASE_MS = 100;
 const NACK_RETRY_MAX_MS = 2000;
@@ -82,8 +85,11 @@ export class Publisher implements EntryOwner {
   private idleWaiters: Array<() => void> = [];
   /** Unsettled entries marked suspect. */
   private suspects = 0;
-  /** The suspect written alone on the channel, awaiting its confirm; nothing else is written meanwhile. */
+  /** The message written alone on the channel, awaiting its confirm; nothing else is written meanwhile. */
   private isolating: Entry | null = null;
+  /** Exchanges, and user_id values, the broker has taken a publish for (see {@link goesAlone}). */
+  private readonly provenExchanges = new Set<string>(['']);
+  private readonly provenUserIds = new Set<string>();
   /**
    * Detached channels still open (replaced ones): their late confirms may settle messages written again
    * on the current channel, so confirms prove nothing about how far the current channel got.
@@ -155,7 +161,13 @@ export class Publisher implements EntryOwner {
       const e = new Entry(this, message, resolve, reject);
       const channel = this.channel;
       // The common case writes at once, without a trip through the queue.
-      if (channel !== null && this.queueHead === this.queue.length && this.suspects === 0 && !this.paused) {
+      if (
+        channel !== null &&
+        this.queueHead === this.queue.length &&
+        this.suspects === 0 &&
+        !this.paused &&
+        !this.goesAlone(e)
+      ) {
         if (this.write(channel, e)) return;
       }
       this.queue.push(e);
@@ -225,6 +237,7 @@ export class Publisher implements EntryOwner {
   private charge(live: Entry[], cause: ChannelError, alone: Entry | null, processedUpTo: number): void {
     if (alone !== null && live.length === 1 && live[0] === alone) {
       // It was alone on the channel: proven. Whatever else was suspected goes back to pipelining.
+      this.unproven(alone);
       this.settle(alone, cause);
       this.clearSuspects();
       return;
@@ -236,12 +249,49 @@ export class Publisher implements EntryOwner {
       // Named but answered for (the broker's order of answers was not what it should be): still the one.
       if (culprits.length === 0) culprits = live.filter(named);
       if (culprits.length > 0) {
-        for (const e of culprits) this.settle(e, cause);
+        for (const e of culprits) {
+          this.unproven(e);
+          this.settle(e, cause);
+        }
         return;
       }
     }
     // Not proof enough even when only one message is left: it goes out alone and shows itself.
     for (const e of candidates.length > 0 ? candidates : live) this.markSuspect(e);
+  }
+
+  /**
+   * Whether `e` must be written alone (after everything in flight is confirmed, with nothing after it
+   * until it is): a suspect, or a publish the broker may refuse by closing the channel that nothing
+   * proved safe yet: to an exchange, or with a user_id, for which it has not taken a publish before.
+   * A poison message written among others makes the broker drop everything written after it and lose
+   * the confirms of everything before it still unconfirmed, which must then be written again
+   * (duplicates); alone, it takes nothing down with it. This costs one round trip per new exchange.
+   */
+  private goesAlone(e: Entry): boolean {
+    if (e.suspect) return true;
+    const userId = e.properties.userId;
+    return !this.provenExchanges.has(e.exchange) || (userId !== undefined && !this.provenUserIds.has(userId));
+  }
+
+  /** The broker took `e` (acked, nacked or returned it) without closing the channel. */
+  private proven(e: Entry): void {
+    const known = this.provenExchanges;
+    if (!known.has(e.exchange)) {
+      if (known.size >= MAX_PROVEN) known.clear();
+      known.add(e.exchange).add('');
+    }
+    const userId = e.properties.userId;
+    if (userId !== undefined && !this.provenUserIds.has(userId)) {
+      if (this.provenUserIds.size >= MAX_PROVEN) this.provenUserIds.clear();
+      this.provenUserIds.add(userId);
+    }
+  }
+
+  /** `e` closed the channel: what it was sent with is not proven safe any more. */
+  private unproven(e: Entry): void {
+    if (e.exchange !== '') this.provenExchanges.delete(e.exchange);
+    if (e.properties.userId !== undefined) this.provenUserIds.delete(e.properties.userId);
   }
 
   private markSuspect(e: Entry): void {
@@ -335,15 +385,17 @@ export class Publisher implements EntryOwner {
     const queue = this.queue;
     while (this.queueHead < queue.length && channel.isOpen) {
       const e = queue[this.queueHead]!;
+      let alone = false;
       if (e.state !== DONE) {
-        // A suspect goes alone on the channel: if it closes now, this message closed it.
-        if (e.suspect && this.inflight.size > 0) break;
+        // Alone on the channel: if it closes now, this message closed it, and nothing else was in flight.
+        alone = this.goesAlone(e);
+        if (alone && this.inflight.size > 0) break;
         if (!this.write(channel, e)) break; // the channel is going away: retry on the next one
         if (this.queue !== queue) return; // detached meanwhile: the queue was rebuilt
       }
       // Done already: confirmed by a channel that was replaced after it had been put back in the queue.
       queue[this.queueHead++] = undefined;
-      if (e.suspect && e.state === IN_FLIGHT) {
+      if (alone && e.state === IN_FLIGHT) {
         this.isolating = e;
         break;
       }
@@ -381,6 +433,7 @@ export class Publisher implements EntryOwner {
   /** @internal The broker acked `e` (perhaps on a channel replaced since: still the broker's word). */
   confirmed(e: Entry): void {
     if (e.state === DONE) return;
+    this.proven(e);
     const returned = e.returned;
     this.settle(
       e,
@@ -397,6 +450,7 @@ export class Publisher implements EntryOwner {
     }
     e.nacks++;
     // The broker handled it without closing the channel: whatever it is, it is not the culprit.
+    this.proven(e);
     this.clearSuspect(e);
     e.state = PARKED;
     this.leaveInflight(e);
@@ -435,8 +489,8 @@ export class Publisher implements EntryOwner {
     if (this.isolating === e) {
       this.isolating = null;
       this.pump();
-    } else if (this.suspects > 0 && this.inflight.size === 0) {
-      this.pump();
+    } else if (this.inflight.size === 0 && this.queueHead < this.queue.length) {
+      this.pump(); // a message waiting to go alone may go now
     }
   }
 

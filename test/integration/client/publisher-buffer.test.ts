@@ -124,6 +124,16 @@ function publish(p: Publisher, id: string, bytes = 10, order?: string[]): Tracke
   return t;
 }
 
+/** Has the broker take one publish to `exchange` on a throwaway channel, so later ones are not written alone. */
+async function proveExchange(p: Publisher, exchange: string): Promise<void> {
+  const ch = new FakeChannel();
+  p.attach(ch.asChannel());
+  const done = p.publish({ ...message(`warm-up-${exchange}`), exchange });
+  ch.writes[0]!.ack();
+  await done;
+  p.detach(new ConnectionError('warm-up done'));
+}
+
 /** Lets every pending promise callback run. */
 function settle(): Promise<void> {
   return new Promise((r) => setImmediate(r));
@@ -272,6 +282,7 @@ describe('Publisher: channel failures', () => {
 
   it('detach() with a 404 that names the exchange rejects just the messages sent there', async () => {
     const p = new Publisher();
+    await proveExchange(p, 'missing'); // it existed: messages to it are written among the others
     const ch1 = new FakeChannel();
     p.attach(ch1.asChannel());
     const good1 = publish(p, 'good1');
@@ -301,6 +312,7 @@ describe('Publisher: channel failures', () => {
     // Confirms for messages routed to different queues may arrive out of order, so an entry in flight
     // can be settled while an earlier one is not. detach() must still put every unsettled one back.
     const p = new Publisher();
+    await proveExchange(p, 'missing');
     const ch1 = new FakeChannel();
     p.attach(ch1.asChannel());
     const bad = p.publish({ ...message('bad'), exchange: 'missing' }).catch((e: unknown) => e);

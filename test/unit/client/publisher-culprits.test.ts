@@ -18,9 +18,16 @@ import {
   track,
 } from './publisher-fakes.js';
 
-/** 100 innocents, the poison, 100 innocents; all written on the first channel. */
+/**
+ * 100 innocents, the poison, 100 innocents; all written together on one channel. The broker had taken a
+ * publish to the poison's exchange and with its user_id before (else the poison would go alone).
+ */
 function poisoned(poison: Parameters<typeof message>[1], options = {}) {
   const o = ownedPublisher(options);
+  const warm = message('warm-up', poison);
+  track(o.p, { ...warm, body: Buffer.alloc(1) });
+  o.current().ackAll();
+  o.current().close(new ConnectionError('warm-up done'));
   const innocents: Outcome[] = [];
   for (let i = 0; i < 100; i++) innocents.push(track(o.p, message(`i${i}`)));
   const bad = track(o.p, message('poison', poison));
@@ -63,7 +70,7 @@ describe('Publisher: the message that closed the channel', () => {
     ]);
     await confirmEverything(o);
     expectSettledOnce(o.innocents, o.bad, err);
-    expect(o.channels).toHaveLength(2);
+    expect(o.channels).toHaveLength(3);
   });
 
   it('a missing exchange (404 names it), a refused one (403 names it), a message over the broker limit (406 names the size)', async () => {
@@ -94,7 +101,7 @@ describe('Publisher: the message that closed the channel', () => {
     ];
     for (const c of cases) {
       const o = poisoned(c.poison);
-      o.channels[0]!.close(c.err);
+      o.current().close(c.err);
       await flush();
       expect(o.current().written, c.err.message).toHaveLength(200);
       await confirmEverything(o);
@@ -105,7 +112,7 @@ describe('Publisher: the message that closed the channel', () => {
   it('a close that names nothing: suspects go one at a time (each waits for its confirm) until the poison closes the channel alone', async () => {
     const o = poisoned({ properties: { messageId: 'poison', headers: { CC: 'x' } } });
     const err1 = brokerClose(406, 'PRECONDITION_FAILED - invalid message: {unacceptable_type_in_header,"CC",longstr}');
-    o.channels[0]!.close(err1);
+    o.current().close(err1);
     await flush();
     expect(o.bad.state).toBe('pending'); // not proven yet
     expect(o.innocents.filter((t) => t.state === 'rejected')).toEqual([]);
@@ -192,6 +199,67 @@ describe('Publisher: the message that closed the channel', () => {
     expect(o.current().ids).toEqual(['m0']);
     expect(ts.map((t) => t.state)).toEqual(['pending', 'pending', 'pending']);
     await confirmEverything(o);
+    expect(ts.map((t) => t.state)).toEqual(['resolved', 'resolved', 'resolved']);
+  });
+});
+
+describe('Publisher: publishes the broker may refuse go alone', () => {
+  it('the first publish to an exchange waits for what is in flight, goes alone, and later ones wait for its confirm', async () => {
+    const o = ownedPublisher();
+    const before = track(o.p, message('before'));
+    const first = track(o.p, message('first', { exchange: 'orders' }));
+    const after = track(o.p, message('after'));
+    const second = track(o.p, message('second', { exchange: 'orders' }));
+    expect(o.current().ids).toEqual(['before']);
+    o.current().ack('before');
+    expect(o.current().ids).toEqual(['before', 'first']);
+    o.current().ack('first');
+    // Proven: from now on publishes to 'orders' are pipelined like any other.
+    expect(o.current().ids).toEqual(['before', 'first', 'after', 'second']);
+    const third = track(o.p, message('third', { exchange: 'orders' }));
+    expect(o.current().ids.at(-1)).toBe('third');
+    o.current().ackAll();
+    await flush();
+    expect([before, first, after, second, third].map((t) => t.state)).toEqual(Array(5).fill('resolved'));
+  });
+
+  it('so a publish to a missing exchange, or with a wrong user_id, takes nothing down with it: nothing is written twice', async () => {
+    for (const [poison, err] of [
+      [{ exchange: 'nope' }, brokerClose(404, "NOT_FOUND - no exchange 'nope' in vhost '/'")],
+      [
+        { properties: { messageId: 'poison', userId: 'bob' } },
+        brokerClose(406, "PRECONDITION_FAILED - user_id property set to 'bob' but authenticated user was 'guest'"),
+      ],
+    ] as const) {
+      const o = ownedPublisher();
+      const innocents: Outcome[] = [];
+      for (let i = 0; i < 100; i++) innocents.push(track(o.p, message(`i${i}`)));
+      const bad = track(o.p, message('poison', poison));
+      for (let i = 100; i < 200; i++) innocents.push(track(o.p, message(`i${i}`)));
+      expect(o.current().written).toHaveLength(100);
+      o.current().ackAll();
+      expect(o.current().ids.at(-1)).toBe('poison');
+      expect(o.current().unconfirmed).toBe(1);
+      o.current().close(err);
+      await flush();
+      expect(bad.error).toBe(err);
+      await confirmEverything(o);
+      expectSettledOnce(innocents, bad, err);
+      const writes = o.channels.flatMap((ch) => ch.ids);
+      expect(writes).toHaveLength(201);
+      expect(new Set(writes).size).toBe(201);
+    }
+  });
+
+  it('a user_id goes alone until the broker took one publish with it', async () => {
+    const o = ownedPublisher();
+    const props = (id: string) => ({ properties: { messageId: id, userId: 'app' } });
+    const ts = [track(o.p, message('a', props('a'))), track(o.p, message('b', props('b'))), track(o.p, message('c'))];
+    expect(o.current().ids).toEqual(['a']);
+    o.current().ack('a');
+    expect(o.current().ids).toEqual(['a', 'b', 'c']);
+    o.current().ackAll();
+    await flush();
     expect(ts.map((t) => t.state)).toEqual(['resolved', 'resolved', 'resolved']);
   });
 });

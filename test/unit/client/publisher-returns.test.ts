@@ -8,8 +8,15 @@ import { UnroutableError } from '../../../src/client/errors.js';
 import { Publisher } from '../../../src/client/publisher.js';
 import { FakeConfirmChannel, flush, message, track } from './publisher-fakes.js';
 
-function setup() {
+/** A publisher on a fresh channel, to which a publish to each of `exchanges` was already confirmed. */
+function setup(...exchanges: string[]) {
   const p = new Publisher();
+  const warm = new FakeConfirmChannel();
+  p.attach(warm.asChannel());
+  for (const exchange of exchanges) {
+    p.publish(message('warm-up', { exchange }));
+    warm.ackAll();
+  }
   const ch = new FakeConfirmChannel();
   p.attach(ch.asChannel());
   return { p, ch };
@@ -17,7 +24,7 @@ function setup() {
 
 describe('Publisher: basic.return attribution', () => {
   it('same messageId and routing key to two exchanges: the return names the exchange it belongs to', async () => {
-    const { p, ch } = setup();
+    const { p, ch } = setup('orders', 'audit');
     const body = Buffer.from('same');
     const orders = track(p, message('dup', { exchange: 'orders', routingKey: 'rk', body }));
     const audit = track(p, message('dup', { exchange: 'audit', routingKey: 'rk', body }));
@@ -31,7 +38,7 @@ describe('Publisher: basic.return attribution', () => {
   });
 
   it('same exchange and routing key (a headers exchange): the returned body tells which publish came back', async () => {
-    const { p, ch } = setup();
+    const { p, ch } = setup('hx');
     const routed = track(p, message('a', { exchange: 'hx', routingKey: '', body: Buffer.from('routed') }));
     const lost = track(p, message('a', { exchange: 'hx', routingKey: '', body: Buffer.from('nowhere') }));
     // The first is routed to a queue whose confirm is slow; the second comes back before either ack.
@@ -75,7 +82,7 @@ describe('Publisher: basic.return attribution', () => {
 
 describe('Publisher: basic.return attribution among identical bodies', () => {
   it('same exchange, routing key and body, different messageIds: the returned messageId breaks the tie', async () => {
-    const { p, ch } = setup();
+    const { p, ch } = setup('hx');
     const body = Buffer.from('same body, other headers');
     const routed = track(p, message('id-1', { exchange: 'hx', routingKey: '', body }));
     const lost = track(p, message('id-2', { exchange: 'hx', routingKey: '', body }));
