@@ -164,6 +164,7 @@ export class Publisher implements EntryOwner {
       if (
         channel !== null &&
         this.queueHead === this.queue.length &&
+        this.isolating === null &&
         this.suspects === 0 &&
         !this.paused &&
         !this.goesAlone(e)
@@ -274,12 +275,15 @@ export class Publisher implements EntryOwner {
     return !this.provenExchanges.has(e.exchange) || (userId !== undefined && !this.provenUserIds.has(userId));
   }
 
-  /** The broker took `e` (acked, nacked or returned it) without closing the channel. */
+  /** The broker took `e` (acked or nacked it) without closing the channel. */
   private proven(e: Entry): void {
     const known = this.provenExchanges;
     if (!known.has(e.exchange)) {
-      if (known.size >= MAX_PROVEN) known.clear();
-      known.add(e.exchange).add('');
+      if (known.size >= MAX_PROVEN) {
+        known.clear();
+        known.add(''); // the default exchange always exists
+      }
+      known.add(e.exchange);
     }
     const userId = e.properties.userId;
     if (userId !== undefined && !this.provenUserIds.has(userId)) {

@@ -223,6 +223,19 @@ describe('Publisher: publishes the broker may refuse go alone', () => {
     expect([before, first, after, second, third].map((t) => t.state)).toEqual(Array(5).fill('resolved'));
   });
 
+  it('nothing is written beside a message out alone, also when it went out at once', async () => {
+    const o = ownedPublisher();
+    const first = track(o.p, message('first', { exchange: 'orders' }));
+    expect(o.current().ids).toEqual(['first']);
+    const next = track(o.p, message('next'));
+    expect(o.current().ids).toEqual(['first']);
+    o.current().ack('first');
+    expect(o.current().ids).toEqual(['first', 'next']);
+    o.current().ackAll();
+    await flush();
+    expect([first.state, next.state]).toEqual(['resolved', 'resolved']);
+  });
+
   it('so a publish to a missing exchange, or with a wrong user_id, takes nothing down with it: nothing is written twice', async () => {
     for (const [poison, err] of [
       [{ exchange: 'nope' }, brokerClose(404, "NOT_FOUND - no exchange 'nope' in vhost '/'")],
