@@ -205,6 +205,8 @@ export class AsyncRabbitMQ extends EventEmitter<AsyncRabbitMQEvents> {
    * @throws UnroutableError when `mandatory` (default) and no queue is bound for it.
    * @throws PublishNackedError when the broker refuses it.
    * @throws PublishTimeoutError when the buffer stayed full for `publishTimeoutMs`.
+   * @throws MessageTooLargeError when the body is over `maxMessageBytes` (nothing is sent).
+   * @throws ChannelError when the broker closed the publish channel over this message (e.g. 404: no such exchange).
    * @throws ClientClosedError when not connected (before `connect()`, after `disconnect()`).
    * @example
    * ```ts

@@ -56,6 +56,12 @@ export class InvalidMessageError extends WarrenError {
 /**
  * A message body over `maxMessageBytes` (default 16 MiB, RabbitMQ 4's `max_message_size`): refused before
  * anything is written, because the broker would close the publish channel for it.
+ * @example
+ * ```ts
+ * const mq = new AsyncRabbitMQ(config, { publish: { maxMessageBytes: 64 * 1024 * 1024 } }); // broker raised to match
+ * try { await mq.publishMessage('uploads', hugeBuffer); }
+ * catch (err) { if (err instanceof MessageTooLargeError) console.log(err.size, err.limit); }
+ * ```
  */
 export class MessageTooLargeError extends WarrenError {
   static override readonly kind: string = 'MessageTooLargeError';
