@@ -419,12 +419,8 @@ export class Publisher implements EntryOwner {
    */
   private write(channel: Channel, e: Entry): boolean {
     try {
-      channel.publishConfirmed(
-        { exchange: e.exchange, routingKey: e.routingKey, mandatory: e.mandatory },
-        e.body,
-        e.properties,
-        e,
-      );
+      // The entry is its own PublishOptions (exchange, routingKey, mandatory): no object per write.
+      channel.publishConfirmed(e, e.body, e.properties, e);
     } catch (err) {
       if (!(err instanceof EncodeError)) return false;
       this.settle(e, err);
