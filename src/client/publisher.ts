@@ -397,7 +397,7 @@ export class Publisher implements EntryOwner {
         if (!this.write(channel, e)) break; // the channel is going away: retry on the next one
         if (this.queue !== queue) return; // detached meanwhile: the queue was rebuilt
       }
-      // Done already: confirmed by a channel that was replaced after it had been put back in the queue.
+      // Written now, or done already (confirmed by a replaced channel after it was put back in the queue).
       queue[this.queueHead++] = undefined;
       if (alone && e.state === IN_FLIGHT) {
         this.isolating = e;
@@ -444,13 +444,13 @@ export class Publisher implements EntryOwner {
   /** @internal The broker nacked `e`, or its channel closed (then detach() puts it back in the queue). */
   refused(e: Entry, err: Error): void {
     if (e.state !== IN_FLIGHT || !(err instanceof WarrenError && err.code === 'ERR_PUBLISH_NACKED')) return;
+    // The broker handled it without closing the channel: whatever it is, it is not the culprit.
+    this.proven(e);
     if (e.nacks >= this.maxNackRetries) {
       this.settle(e, new PublishNackedError(e.exchange, e.routingKey, e.nacks + 1));
       return;
     }
     e.nacks++;
-    // The broker handled it without closing the channel: whatever it is, it is not the culprit.
-    this.proven(e);
     this.clearSuspect(e);
     e.state = PARKED;
     this.leaveInflight(e);
