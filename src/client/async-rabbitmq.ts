@@ -162,6 +162,8 @@ export class AsyncRabbitMQ extends EventEmitter<AsyncRabbitMQEvents> implements 
    * @throws PublishNackedError when the broker refuses it.
    * @throws PublishTimeoutError when the buffer stayed full for `publishTimeoutMs`.
    * @throws ClientClosedError when not connected (before `connect()`, after `disconnect()`).
+   * @throws MessageTooLargeError when the body is over `maxMessageBytes` (nothing is sent).
+   * @throws ChannelError when the broker closed the publish channel over this message (e.g. 404: no such exchange).
    * @example
    * ```ts
    * await mq.publishMessage('jobs', { task: 'resize', id: 7 });

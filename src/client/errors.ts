@@ -52,3 +52,29 @@ export class InvalidMessageError extends WarrenError {
     super(message, { code: 'ERR_INVALID_MESSAGE', recoverable: false });
   }
 }
+
+/**
+ * A message body over `maxMessageBytes` (default 16 MiB, RabbitMQ 4's `max_message_size`): refused before
+ * anything is written, because the broker would close the publish channel for it.
+ * @example
+ * ```ts
+ * const mq = new AsyncRabbitMQ(config, { publish: { maxMessageBytes: 64 * 1024 * 1024 } }); // broker raised to match
+ * try { await mq.publishMessage('uploads', hugeBuffer); }
+ * catch (err) { if (err instanceof MessageTooLargeError) console.log(err.size, err.limit); }
+ * ```
+ */
+export class MessageTooLargeError extends WarrenError {
+  static override readonly kind: string = 'MessageTooLargeError';
+  /** Body size in bytes. */
+  readonly size: number;
+  /** The limit it is over, in bytes. */
+  readonly limit: number;
+  constructor(size: number, limit: number) {
+    super(
+      `message body of ${size} bytes is over the limit of ${limit} bytes (maxMessageBytes; RabbitMQ's max_message_size)`,
+      { code: 'ERR_MESSAGE_TOO_LARGE', recoverable: false },
+    );
+    this.size = size;
+    this.limit = limit;
+  }
+}

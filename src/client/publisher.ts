@@ -1,8 +1,11 @@
 import type { Channel, ReturnedMessage } from '../connection/channel.js';
-import type { PendingConfirm } from '../connection/confirm-tracker.js';
 import { ChannelError, EncodeError, WarrenError } from '../protocol/errors.js';
-import type { BasicProperties } from '../protocol/spec.js';
-import { PublishNackedError, PublishTimeoutError, UnroutableError } from './errors.js';
+import { MessageTooLargeError, PublishNackedError, PublishTimeoutError, UnroutableError } from './errors.js';
+import { blamesPublishes, namedCulprits } from './publish/culprits.js';
+import { DONE, Entry, type EntryOwner, IN_FLIGHT, type OutgoingMessage, PARKED, QUEUED } from './publish/entry.js';
+import { InflightList } from './publish/inflight.js';
+
+export type { OutgoingMessage } from './publish/entry.js';
 
 /** Limits of the publish buffer. */
 export interface PublishBufferOptions {
@@ -12,7 +15,16 @@ export interface PublishBufferOptions {
   maxBufferedBytes?: number;
   /** How long `publishMessage` waits for room in a full buffer before rejecting. Default 30 000 ms. */
   publishTimeoutMs?: number;
-  /** How many channel failures one message may live through before it is rejected with the last one. Default 3. */
+  /**
+   * Largest message body accepted, in bytes. A larger one rejects at once with MessageTooLargeError and
+   * nothing is written: the broker would close the publish channel for it. Default 16 MiB, RabbitMQ 4's
+   * `max_message_size`; raise it only with the broker's limit.
+   */
+  maxMessageBytes?: number;
+  /**
+   * @deprecated Ignored. A message in flight when the broker closes the publish channel is no longer
+   * charged for the close unless it is shown to be the one that caused it (see {@link Publisher}).
+   */
   maxChannelFailures?: number;
   /**
    * How often a message the broker nacked is published again before `publishMessage` rejects with
@@ -23,57 +35,15 @@ export interface PublishBufferOptions {
   maxNackRetries?: number;
 }
 
+/** RabbitMQ 4's default `max_message_size`. */
+const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+
+/** Most exchanges (and user_id values) remembered as proven; past that the memory starts over. */
+const MAX_PROVEN = 10_000;
+
 /** First wait before republishing nacked messages; it doubles per retry of the same message. */
 const NACK_RETRY_BASE_MS = 100;
 const NACK_RETRY_MAX_MS = 2000;
-
-/** One message on its way. */
-export interface OutgoingMessage {
-  exchange: string;
-  routingKey: string;
-  mandatory: boolean;
-  body: Buffer;
-  properties: BasicProperties;
-}
-
-/**
- * One held message. It is its own confirm callback on the channel (no promise per write): the channel
- * calls `resolve()` on the broker's ack and `reject()` on a nack or when it closes.
- */
-class Entry implements OutgoingMessage, PendingConfirm {
-  done = false;
-  failures = 0;
-  nacks = 0;
-  /** Nacked and waiting to be published again: neither queued nor in flight. */
-  parked = false;
-  returned: ReturnedMessage | undefined = undefined;
-  readonly exchange: string;
-  readonly routingKey: string;
-  readonly mandatory: boolean;
-  readonly body: Buffer;
-  readonly properties: BasicProperties;
-
-  constructor(
-    private readonly publisher: Publisher,
-    message: OutgoingMessage,
-    readonly succeed: () => void,
-    readonly fail: (err: Error) => void,
-  ) {
-    this.exchange = message.exchange;
-    this.routingKey = message.routingKey;
-    this.mandatory = message.mandatory;
-    this.body = message.body;
-    this.properties = message.properties;
-  }
-
-  resolve(): void {
-    this.publisher.confirmed(this);
-  }
-
-  reject(err: Error): void {
-    this.publisher.refused(this, err);
-  }
-}
 
 interface RoomWaiter {
   bytes: number;
@@ -90,12 +60,17 @@ interface RoomWaiter {
  * dies, everything in flight goes back to the front of the FIFO, in order, and is written again on the
  * next channel: at-least-once, duplicates possible (same messageId), loss not. What is held is bounded
  * in messages and bytes; a publish that finds no room waits up to `publishTimeoutMs`, then rejects.
+ *
+ * When the broker closes the channel over a publish (a missing exchange, a wrong user_id...), only the
+ * message that caused it is rejected, with the broker's error. The publisher finds it from what the close
+ * names; when the close names nothing, the messages that may have caused it (written after the last one
+ * the broker answered for) are written again one at a time, each alone on the channel until confirmed,
+ * until the one that closes the channel shows itself; then writing is pipelined again.
  */
-export class Publisher {
-  private queue: Entry[] = [];
+export class Publisher implements EntryOwner {
+  private queue: (Entry | undefined)[] = [];
   private queueHead = 0;
-  private inflight: Entry[] = [];
-  private inflightHead = 0;
+  private inflight = new InflightList();
   private held = 0;
   private heldBytes = 0;
   /** Room promised to woken waiters whose publish() has not resumed yet. */
@@ -103,13 +78,27 @@ export class Publisher {
   private reservedBytes = 0;
   private roomWaiters: RoomWaiter[] = [];
   private channel: Channel | null = null;
+  /** Removes the listeners put on the attached channel. */
+  private unhook: (() => void) | null = null;
   private paused = false;
   private closedWith: Error | null = null;
   private idleWaiters: Array<() => void> = [];
+  /** Unsettled entries marked suspect. */
+  private suspects = 0;
+  /** The message written alone on the channel, awaiting its confirm; nothing else is written meanwhile. */
+  private isolating: Entry | null = null;
+  /** Exchanges, and user_id values, the broker has taken a publish for (see {@link goesAlone}). */
+  private readonly provenExchanges = new Set<string>(['']);
+  private readonly provenUserIds = new Set<string>();
+  /**
+   * Detached channels still open (replaced ones): their late confirms may settle messages written again
+   * on the current channel, so confirms prove nothing about how far the current channel got.
+   */
+  private lateConfirmers = 0;
   private readonly maxMessages: number;
   private readonly maxBytes: number;
+  private readonly maxMessageBytes: number;
   private readonly publishTimeoutMs: number;
-  private readonly maxFailures: number;
   private readonly maxNackRetries: number;
   private nackedWaiting: Entry[] = [];
   private nackTimer: NodeJS.Timeout | undefined;
@@ -126,8 +115,8 @@ export class Publisher {
   constructor(options: PublishBufferOptions = {}) {
     this.maxMessages = options.maxBufferedMessages ?? 10_000;
     this.maxBytes = options.maxBufferedBytes ?? 64 * 1024 * 1024;
+    this.maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     this.publishTimeoutMs = options.publishTimeoutMs ?? 30_000;
-    this.maxFailures = options.maxChannelFailures ?? 3;
     this.maxNackRetries = options.maxNackRetries ?? 10;
   }
 
@@ -143,13 +132,19 @@ export class Publisher {
 
   /** Written and awaiting the broker's confirm. */
   get inFlight(): number {
-    return this.inflight.length - this.inflightHead;
+    return this.inflight.size;
+  }
+
+  /** @internal Slots the in-flight list keeps (live and not yet compacted away), for memory tests. */
+  get retainedSlots(): number {
+    return this.inflight.retained;
   }
 
   /** Resolves once the broker confirmed the message; rejects on nack, return, timeout or close. */
   publish(message: OutgoingMessage): Promise<void> {
     if (this.closedWith) return Promise.reject(this.closedWith);
     const bytes = message.body.length;
+    if (bytes > this.maxMessageBytes) return Promise.reject(new MessageTooLargeError(bytes, this.maxMessageBytes));
     if (this.hasRoom(bytes)) return this.enqueue(message);
     return this.waitForRoom(bytes).then(() => {
       this.reserved--;
@@ -163,44 +158,175 @@ export class Publisher {
     return new Promise<void>((resolve, reject) => {
       this.held++;
       this.heldBytes += message.body.length;
-      this.queue.push(new Entry(this, message, resolve, reject));
+      const e = new Entry(this, message, resolve, reject);
+      const channel = this.channel;
+      // The common case writes at once, without a trip through the queue.
+      if (
+        channel !== null &&
+        this.queueHead === this.queue.length &&
+        this.isolating === null &&
+        this.suspects === 0 &&
+        !this.paused &&
+        !this.goesAlone(e)
+      ) {
+        if (this.write(channel, e)) return;
+      }
+      this.queue.push(e);
       this.pump();
     });
   }
 
-  /** Starts writing on `channel` (in confirm mode), beginning with whatever was held. */
+  /**
+   * Starts writing on `channel` (in confirm mode), beginning with whatever was held. A channel attached
+   * before and not detached is detached first (its unconfirmed messages are written again here).
+   */
   attach(channel: Channel): void {
+    if (this.channel === channel) return;
+    if (this.channel !== null)
+      this.detach(new WarrenError('publish channel replaced', { code: 'ERR_CHANNEL_REPLACED' }));
     this.channel = channel;
-    channel.on('return', this.onReturn);
+    const onReturn = (returned: ReturnedMessage): void => {
+      if (this.channel === channel) this.inflight.matchReturn(returned, this.lateConfirmers === 0);
+    };
+    // The owner normally detaches a closed channel itself; this makes sure nothing stays stranded in flight.
+    const onClose = (err: Error | undefined): void => {
+      if (this.channel === channel)
+        this.detach(err ?? new ChannelError('the publish channel was closed', { code: 'ERR_CHANNEL_CLOSED' }));
+    };
+    channel.on('return', onReturn);
+    channel.on('close', onClose);
+    this.unhook = () => {
+      channel.off('return', onReturn);
+      channel.off('close', onClose);
+    };
     this.pump();
   }
 
   /**
-   * The channel is gone: everything in flight goes back to the front of the queue, except messages
-   * that have now lived through too many channel failures, or that `isPoisoned` says caused this one.
+   * The channel is gone (`cause` says why): everything in flight goes back to the front of the queue,
+   * except the message that made the broker close the channel, which rejects with `cause`.
    */
-  detach(cause: Error, isPoisoned: (m: OutgoingMessage) => boolean = () => false): void {
+  detach(cause: Error): void {
     const channel = this.channel;
     if (channel === null) return;
     this.channel = null;
-    channel.off('return', this.onReturn);
-    const live = this.inflight.slice(this.inflightHead).filter((e) => !e.done && !e.parked);
-    const culprits = live.filter((e) => isPoisoned(e));
-    for (const e of culprits) this.settle(e, cause);
-    // A lost connection is nobody's fault. A channel error traced to its culprits is not held against the
-    // others; an unexplained one counts for all, so a message that keeps killing channels ends up rejected.
-    const counts = cause instanceof ChannelError && culprits.length === 0;
-    const retry: Entry[] = [];
+    this.unhook?.();
+    this.unhook = null;
+    if (channel.isOpen) this.expectLateConfirms(channel);
+    const list = this.inflight;
+    const processedUpTo = this.lateConfirmers === 0 ? list.processedUpTo : 0;
+    this.inflight = new InflightList();
+    const live = list.drain();
+    const alone = this.isolating;
+    this.isolating = null;
+    if (live.length > 0 && blamesPublishes(cause)) this.charge(live, cause, alone, processedUpTo);
+    const retry: (Entry | undefined)[] = [];
     for (const e of live) {
-      if (e.done) continue;
+      if (e.state === DONE) continue;
       e.returned = undefined;
-      if (counts && ++e.failures >= this.maxFailures) this.settle(e, cause);
-      else retry.push(e);
+      retry.push(e);
     }
-    this.inflight = [];
-    this.inflightHead = 0;
     this.queue = retry.concat(this.queue.slice(this.queueHead));
     this.queueHead = 0;
+  }
+
+  /**
+   * Rejects the message(s) in `live` that made the broker close the channel with `cause`; when that
+   * cannot be told yet, marks the ones that may have (those written after the last one the broker
+   * answered for: it handles a channel's publishes in order) as suspects, to be written alone.
+   */
+  private charge(live: Entry[], cause: ChannelError, alone: Entry | null, processedUpTo: number): void {
+    if (alone !== null && live.length === 1 && live[0] === alone) {
+      // It was alone on the channel: proven. Whatever else was suspected goes back to pipelining.
+      this.unproven(alone);
+      this.settle(alone, cause);
+      this.clearSuspects();
+      return;
+    }
+    const candidates = live.filter((e) => e.seq > processedUpTo);
+    const named = namedCulprits(cause);
+    if (named !== undefined) {
+      let culprits = candidates.filter(named);
+      // Named but answered for (the broker's order of answers was not what it should be): still the one.
+      if (culprits.length === 0) culprits = live.filter(named);
+      if (culprits.length > 0) {
+        for (const e of culprits) {
+          this.unproven(e);
+          this.settle(e, cause);
+        }
+        return;
+      }
+    }
+    // Not proof enough even when only one message is left: it goes out alone and shows itself.
+    for (const e of candidates.length > 0 ? candidates : live) this.markSuspect(e);
+  }
+
+  /**
+   * Whether `e` must be written alone (after everything in flight is confirmed, with nothing after it
+   * until it is): a suspect, or a publish the broker may refuse by closing the channel that nothing
+   * proved safe yet: to an exchange, or with a user_id, for which it has not taken a publish before.
+   * A poison message written among others makes the broker drop everything written after it and lose
+   * the confirms of everything before it still unconfirmed, which must then be written again
+   * (duplicates); alone, it takes nothing down with it. This costs one round trip per new exchange.
+   */
+  private goesAlone(e: Entry): boolean {
+    if (e.suspect) return true;
+    const userId = e.properties.userId;
+    return !this.provenExchanges.has(e.exchange) || (userId !== undefined && !this.provenUserIds.has(userId));
+  }
+
+  /** The broker took `e` (acked or nacked it) without closing the channel. */
+  private proven(e: Entry): void {
+    const known = this.provenExchanges;
+    if (!known.has(e.exchange)) {
+      if (known.size >= MAX_PROVEN) {
+        known.clear();
+        known.add(''); // the default exchange always exists
+      }
+      known.add(e.exchange);
+    }
+    const userId = e.properties.userId;
+    if (userId !== undefined && !this.provenUserIds.has(userId)) {
+      if (this.provenUserIds.size >= MAX_PROVEN) this.provenUserIds.clear();
+      this.provenUserIds.add(userId);
+    }
+  }
+
+  /** `e` closed the channel: what it was sent with is not proven safe any more. */
+  private unproven(e: Entry): void {
+    if (e.exchange !== '') this.provenExchanges.delete(e.exchange);
+    if (e.properties.userId !== undefined) this.provenUserIds.delete(e.properties.userId);
+  }
+
+  private markSuspect(e: Entry): void {
+    if (e.suspect) return;
+    e.suspect = true;
+    this.suspects++;
+  }
+
+  private clearSuspect(e: Entry): void {
+    if (!e.suspect) return;
+    e.suspect = false;
+    this.suspects--;
+  }
+
+  private clearSuspects(): void {
+    if (this.suspects === 0) return;
+    for (let i = this.queueHead; i < this.queue.length; i++) {
+      const e = this.queue[i];
+      if (e !== undefined) this.clearSuspect(e);
+    }
+    for (const e of this.nackedWaiting) this.clearSuspect(e);
+  }
+
+  /** `channel` was detached while still open: until it closes, its confirms may be late ones. */
+  private expectLateConfirms(channel: Channel): void {
+    this.lateConfirmers++;
+    const closed = (): void => {
+      channel.off('close', closed);
+      this.lateConfirmers--;
+    };
+    channel.on('close', closed);
   }
 
   /** Holds writes (connection.blocked); publishes keep buffering within the limits. */
@@ -232,21 +358,18 @@ export class Publisher {
   /** Rejects everything held and every waiter with `err`; later publishes reject with it too until reopened. */
   close(err: Error): void {
     this.closedWith = err;
-    if (this.channel) this.channel.off('return', this.onReturn);
+    this.unhook?.();
+    this.unhook = null;
     this.channel = null;
+    this.isolating = null;
     clearTimeout(this.nackTimer);
     this.nackTimer = undefined;
-    const entries = [
-      ...this.nackedWaiting,
-      ...this.inflight.slice(this.inflightHead),
-      ...this.queue.slice(this.queueHead),
-    ];
+    const entries = [...this.nackedWaiting, ...this.inflight.drain(), ...this.queue.slice(this.queueHead)];
     this.nackedWaiting = [];
-    this.inflight = [];
-    this.inflightHead = 0;
+    this.inflight = new InflightList();
     this.queue = [];
     this.queueHead = 0;
-    for (const e of entries) if (!e.done) this.settle(e, err);
+    for (const e of entries) if (e !== undefined && e.state !== DONE) this.settle(e, err);
     const waiters = this.roomWaiters;
     this.roomWaiters = [];
     for (const w of waiters) {
@@ -262,103 +385,127 @@ export class Publisher {
 
   private pump(): void {
     const channel = this.channel;
-    if (channel === null || this.paused) return;
-    while (this.queueHead < this.queue.length && this.channel === channel && channel.isOpen) {
-      const e = this.queue[this.queueHead]!;
-      if (e.done) {
-        // Confirmed by a channel that was replaced after the message had been put back in the queue.
-        this.queue[this.queueHead++] = undefined as never;
-        continue;
+    if (channel === null || this.paused || this.isolating !== null) return;
+    const queue = this.queue;
+    while (this.queueHead < queue.length && channel.isOpen) {
+      const e = queue[this.queueHead]!;
+      let alone = false;
+      if (e.state !== DONE) {
+        // Alone on the channel: if it closes now, this message closed it, and nothing else was in flight.
+        alone = this.goesAlone(e);
+        if (alone && this.inflight.size > 0) break;
+        if (!this.write(channel, e)) break; // the channel is going away: retry on the next one
+        if (this.queue !== queue) return; // detached meanwhile: the queue was rebuilt
       }
-      try {
-        channel.publishConfirmed(
-          { exchange: e.exchange, routingKey: e.routingKey, mandatory: e.mandatory },
-          e.body,
-          e.properties,
-          e,
-        );
-      } catch (err) {
-        if (!(err instanceof EncodeError)) break; // the channel is going away: retry on the next one
-        // A message the protocol cannot carry (a header value of an unsupported type...): final.
-        this.queue[this.queueHead++] = undefined as never;
-        this.settle(e, err);
-        continue;
+      // Written now, or done already (confirmed by a replaced channel after it was put back in the queue).
+      queue[this.queueHead++] = undefined;
+      if (alone && e.state === IN_FLIGHT) {
+        this.isolating = e;
+        break;
       }
-      this.queue[this.queueHead++] = undefined as never;
-      this.inflight.push(e);
     }
-    if (this.queueHead === this.queue.length) {
-      this.queue = [];
+    if (this.queueHead === queue.length) {
+      queue.length = 0;
+      this.queueHead = 0;
+    } else if (this.queueHead > 1024 && this.queueHead * 2 > queue.length) {
+      this.queue = queue.slice(this.queueHead);
       this.queueHead = 0;
     }
   }
 
-  /** @internal The broker acked `e`. */
+  /**
+   * Writes `e` on `channel`; false when the channel refused it (closing: `e` is untouched, to be written
+   * on the next one). A message the protocol cannot carry (a header of an unsupported type...) is final.
+   */
+  private write(channel: Channel, e: Entry): boolean {
+    try {
+      // The entry is its own PublishOptions (exchange, routingKey, mandatory): no object per write.
+      channel.publishConfirmed(e, e.body, e.properties, e);
+    } catch (err) {
+      if (!(err instanceof EncodeError)) return false;
+      this.settle(e, err);
+      return true;
+    }
+    this.inflight.add(e);
+    return true;
+  }
+
+  /** @internal The broker acked `e` (perhaps on a channel replaced since: still the broker's word). */
   confirmed(e: Entry): void {
-    if (e.done) return;
+    if (e.state === DONE) return;
+    this.proven(e);
+    const returned = e.returned;
     this.settle(
       e,
-      e.returned
-        ? new UnroutableError(e.exchange, e.routingKey, e.returned.replyCode, e.returned.replyText)
-        : undefined,
+      returned ? new UnroutableError(e.exchange, e.routingKey, returned.replyCode, returned.replyText) : undefined,
     );
   }
 
   /** @internal The broker nacked `e`, or its channel closed (then detach() puts it back in the queue). */
   refused(e: Entry, err: Error): void {
-    if (e.done || !(err instanceof WarrenError && err.code === 'ERR_PUBLISH_NACKED')) return;
+    if (e.state !== IN_FLIGHT || !(err instanceof WarrenError && err.code === 'ERR_PUBLISH_NACKED')) return;
+    // The broker handled it without closing the channel: whatever it is, it is not the culprit.
+    this.proven(e);
     if (e.nacks >= this.maxNackRetries) {
       this.settle(e, new PublishNackedError(e.exchange, e.routingKey, e.nacks + 1));
       return;
     }
     e.nacks++;
+    this.clearSuspect(e);
+    e.state = PARKED;
+    this.leaveInflight(e);
+    e.returned = undefined;
+    this.nackedWaiting.push(e);
+    if (this.nackTimer === undefined) {
+      const delay = Math.min(NACK_RETRY_BASE_MS * 2 ** (e.nacks - 1), NACK_RETRY_MAX_MS);
+      this.nackTimer = setTimeout(this.republishNacked, delay);
+    }
+    // Last: the owner may replace (detach) the channel right away, and `e` must be parked by then.
     const channel = this.channel;
     if (e.nacks >= 2 && channel !== null && this.reportedChannel !== channel) {
       this.reportedChannel = channel;
       this.onNackingChannel?.(channel);
-    }
-    e.parked = true;
-    e.returned = undefined;
-    this.nackedWaiting.push(e);
-    this.compactInflight();
-    if (this.nackTimer === undefined) {
-      const delay = Math.min(NACK_RETRY_BASE_MS * 2 ** (e.nacks - 1), NACK_RETRY_MAX_MS);
-      this.nackTimer = setTimeout(this.republishNacked, delay);
     }
   }
 
   /** Nacked messages go back to the front of the queue (they are older than anything queued). */
   private readonly republishNacked = (): void => {
     this.nackTimer = undefined;
-    const again = this.nackedWaiting;
+    const again: Entry[] = [];
+    for (const e of this.nackedWaiting) {
+      if (e.state !== PARKED) continue; // settled meanwhile by a late confirm
+      e.state = QUEUED;
+      again.push(e);
+    }
     this.nackedWaiting = [];
-    for (const e of again) e.parked = false;
-    this.queue = again.concat(this.queue.slice(this.queueHead));
+    this.queue = (again as (Entry | undefined)[]).concat(this.queue.slice(this.queueHead));
     this.queueHead = 0;
     this.pump();
   };
 
-  private readonly onReturn = (returned: ReturnedMessage): void => {
-    const id = returned.properties.messageId;
-    for (let i = this.inflightHead; i < this.inflight.length; i++) {
-      const e = this.inflight[i]!;
-      if (
-        !e.done &&
-        e.returned === undefined &&
-        e.properties.messageId === id &&
-        e.routingKey === returned.routingKey
-      ) {
-        e.returned = returned;
-        return;
-      }
+  /** Takes an in-flight `e` out of the in-flight list; writing goes on if it was what writing waited for. */
+  private leaveInflight(e: Entry): void {
+    this.inflight.remove(e, this.lateConfirmers === 0);
+    if (this.isolating === e) {
+      this.isolating = null;
+      this.pump();
+    } else if (this.inflight.size === 0 && this.queueHead < this.queue.length) {
+      this.pump(); // a message waiting to go alone may go now
     }
-  };
+  }
 
   private settle(e: Entry, err: Error | undefined): void {
-    e.done = true;
+    if (e.state === IN_FLIGHT) {
+      // Confirmed alone on the channel: the broker took it, so it was not the culprit.
+      this.clearSuspect(e);
+      e.state = DONE;
+      this.leaveInflight(e);
+    } else {
+      this.clearSuspect(e);
+    }
     this.held--;
-    this.heldBytes -= e.body.length;
-    this.compactInflight();
+    this.heldBytes -= e.bytes;
+    e.release();
     if (err) e.fail(err);
     else e.succeed();
     this.wakeRoomWaiters();
@@ -366,19 +513,6 @@ export class Publisher {
       const idle = this.idleWaiters;
       this.idleWaiters = [];
       for (const w of idle) w();
-    }
-  }
-
-  /** Drops settled and parked entries from the head of the in-flight list. */
-  private compactInflight(): void {
-    while (this.inflightHead < this.inflight.length) {
-      const head = this.inflight[this.inflightHead]!;
-      if (!head.done && !head.parked) break;
-      this.inflight[this.inflightHead++] = undefined as never;
-    }
-    if (this.inflightHead > 1024 && this.inflightHead * 2 > this.inflight.length) {
-      this.inflight = this.inflight.slice(this.inflightHead);
-      this.inflightHead = 0;
     }
   }
 

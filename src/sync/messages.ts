@@ -116,6 +116,7 @@ export function deserializeError(e: SerializedError): Error {
       err = new SettingsError(e.message);
       break;
     case 'PublishNackedError':
+    case 'MessageTooLargeError':
     case 'RetryExhaustedError':
     case 'RetryAbortedError':
       // Their constructors need what only the worker had; the code, fields and name carry over.

@@ -1,12 +1,14 @@
 /**
  * Copies of a delivery (to a retry queue or the dead-letter target) must be publishable whatever another
  * client put in the original: a header the encoder refuses (a timestamp beyond what a Date holds, a
- * non-finite number RabbitMQ would close the connection on) or an invalid timestamp property. Such values
+ * non-finite number RabbitMQ would close the connection on) or an invalid timestamp property (an invalid
+ * Date set by hand: one read from the wire is a RawTimestamp and is kept). Such values
  * are removed, and the copy says which in {@link REMOVED_HEADER}, so that the copy reaches its target
  * instead of being requeued forever.
  * @module
  */
 import { type FieldTable, type FieldValue, TypedValue, writeTable } from '../../protocol/field-table.js';
+import { RawTimestamp } from '../../protocol/timestamp.js';
 import { BufferWriter } from '../../protocol/writer.js';
 
 /** Names what was removed from a copy because it could not be published again (comma separated). */
@@ -29,7 +31,9 @@ export function sanitizeCopy(headers: FieldTable, timestamp: Date | undefined): 
     else removed.push(key);
   }
   let ts = timestamp;
-  if (ts !== undefined && !(ts instanceof Date && Number.isFinite(ts.getTime()) && ts.getTime() >= 0)) {
+  // A RawTimestamp (seconds beyond what a Date holds, as another client sent them) is written back
+  // byte-exact; dates before 1970 are negative seconds, which the engine writes too.
+  if (ts !== undefined && !(ts instanceof RawTimestamp || (ts instanceof Date && Number.isFinite(ts.getTime())))) {
     ts = undefined;
     removed.push('timestamp');
   }

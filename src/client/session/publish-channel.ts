@@ -6,8 +6,8 @@
  */
 import type { Channel } from '../../connection/channel.js';
 import type { Connection } from '../../connection/connection.js';
-import { ChannelError, ConnectionError, WarrenError } from '../../protocol/errors.js';
-import type { OutgoingMessage, Publisher } from '../publisher.js';
+import { ConnectionError, WarrenError } from '../../protocol/errors.js';
+import type { Publisher } from '../publisher.js';
 import type { Logger } from '../settings.js';
 import type { Participant } from './types.js';
 
@@ -93,7 +93,7 @@ export class PublishChannel implements Participant {
     const conn = this.conn;
     if (err === undefined || err instanceof ConnectionError || conn === undefined || !conn.isOpen) return;
     // The publisher tells the culprits (a 404 names the exchange) from the bystanders, which go again.
-    detachNaming(this.publisher, err);
+    this.publisher.detach(err);
     this.reopen(gen, conn);
   }
 
@@ -129,17 +129,4 @@ export class PublishChannel implements Participant {
       },
     );
   }
-}
-
-/**
- * `publisher.detach(err)` after a channel error. Transitional: until the publisher attributes a 404 to the
- * messages sent to the missing exchange itself (the publisher's own change, agreed as `detach(cause)`),
- * the culprits are named here too; a publisher that decides by itself ignores the extra argument.
- */
-function detachNaming(publisher: Publisher, err: Error): void {
-  const text = err instanceof ChannelError ? (err.replyText ?? '') : '';
-  const missing =
-    err instanceof ChannelError && err.replyCode === 404 ? /exchange '([^']*)'/.exec(text)?.[1] : undefined;
-  const detach = publisher.detach as (cause: Error, isPoisoned?: (m: OutgoingMessage) => boolean) => void;
-  detach.call(publisher, err, (m) => missing !== undefined && m.exchange === missing);
 }
