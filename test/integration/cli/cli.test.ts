@@ -74,7 +74,7 @@ describe('warren CLI', () => {
     const queue = uniqueName('cli');
     cleanup.push(queue);
     const config = join(tmpdir(), `${queue}.json`);
-    writeFileSync(config, JSON.stringify({ queues: [{ name: queue, durable: false }] }));
+    writeFileSync(config, JSON.stringify({ queues: [{ name: queue }] }));
     expect((await run(['declare', config, '--url', url])).code).toBe(0);
 
     const p1 = await run(['publish', queue, 'hello', '--url', url, '--header', 'x-tenant=acme']);
@@ -108,7 +108,7 @@ describe('warren CLI', () => {
     const queue = uniqueName('cli-consume');
     cleanup.push(queue);
     const config = join(tmpdir(), `${queue}.json`);
-    writeFileSync(config, JSON.stringify({ queues: [{ name: queue, durable: false }] }));
+    writeFileSync(config, JSON.stringify({ queues: [{ name: queue }] }));
     await run(['declare', config, '--url', url]);
     for (const body of ['a', 'b', 'c']) await run(['publish', queue, body, '--url', url]);
     const r = await run(['consume', queue, '--count', '2', '--url', url]);
@@ -129,7 +129,7 @@ describe('warren CLI', () => {
   it('rpc prints the reply of a server', async () => {
     const queue = uniqueName('cli-rpc');
     cleanup.push(queue);
-    const server = new AsyncRabbitMQ({ queues: [{ name: queue, durable: false }] }, { urls: url });
+    const server = new AsyncRabbitMQ({ queues: [{ name: queue }] }, { urls: url });
     await server.connect();
     try {
       await server.rpcServer<{ n: number }, { doubled: number }>(queue, async (req) => ({ doubled: req.n * 2 }));

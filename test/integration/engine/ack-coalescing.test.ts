@@ -21,7 +21,7 @@ async function setup(n: number): Promise<{ ch: Channel; queue: string; check: Ch
   const ch = await conn.createChannel();
   const check = await conn.createChannel();
   const queue = uniqueName('acks');
-  await ch.queueDeclare({ queue });
+  await ch.queueDeclare({ queue, durable: true });
   created = queue;
   await ch.confirmSelect();
   await Promise.all(Array.from({ length: n }, (_, i) => ch.basicPublish({ routingKey: queue }, String(i))));

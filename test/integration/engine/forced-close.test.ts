@@ -98,7 +98,7 @@ describe('connection closed by the broker (rabbitmqctl close_connection)', () =>
     await rabbitmqctl('close_connection', pid, reason);
     const pending = settleAllWithin<unknown>(
       [
-        ch.queueDeclare({ queue: uniqueName('forced.never') }),
+        ch.queueDeclare({ queue: uniqueName('forced.never'), durable: true }),
         ch.basicGet({ queue }),
         ch.basicConsume({ queue }, () => {}),
         confirmCh.basicPublish({ routingKey: queue }, 'one'),

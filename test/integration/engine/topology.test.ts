@@ -186,7 +186,7 @@ describe('queues', () => {
     const ch = await confirmChannel();
     const queue = uniqueName('topo.purge');
     suite.deleteQueuesAfter(queue);
-    await ch.queueDeclare({ queue });
+    await ch.queueDeclare({ queue, durable: true });
     for (let i = 0; i < 5; i++) await ch.basicPublish({ routingKey: queue }, `m${i}`);
     expect(await ch.queuePurge({ queue })).toEqual({ messageCount: 5 });
     expect(await ch.queuePurge({ queue })).toEqual({ messageCount: 0 });
@@ -202,7 +202,7 @@ describe('queues', () => {
     await ch.confirmSelect();
     const queue = uniqueName('topo.ifempty');
     suite.deleteQueuesAfter(queue);
-    await ch.queueDeclare({ queue });
+    await ch.queueDeclare({ queue, durable: true });
     await ch.basicPublish({ routingKey: queue }, 'x');
     const err = await channelError(ch.queueDelete({ queue, ifEmpty: true }));
     expect(err.replyCode).toBe(406);
@@ -252,8 +252,9 @@ describe('channel errors', () => {
     const queue = uniqueName('topo.redeclare');
     suite.deleteQueuesAfter(queue);
     const ch = await conn.createChannel();
-    await ch.queueDeclare({ queue, durable: false });
-    const err = await channelError(ch.queueDeclare({ queue, durable: true }));
+    // Exclusive: RabbitMQ 4 refuses transient queues that are not.
+    await ch.queueDeclare({ queue, durable: false, exclusive: true });
+    const err = await channelError(ch.queueDeclare({ queue, durable: true, exclusive: true }));
     expect(err.replyCode).toBe(406);
     expect(err.code).toBe('PRECONDITION_FAILED');
     expect(err.methodName).toBe('queue.declare');

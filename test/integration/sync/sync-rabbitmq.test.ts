@@ -20,7 +20,7 @@ afterAll(() => {
 describe('SyncRabbitMQ', () => {
   it('connects, publishes with confirms and reads back through a blocking channel', () => {
     const queue = uniqueName('sync');
-    const mq = client({ queues: [{ name: queue, durable: false }] }, { urls: brokerUrl() });
+    const mq = client({ queues: [{ name: queue }] }, { urls: brokerUrl() });
     expect(mq.isConnected).toBe(false);
     mq.connect();
     expect(mq.isConnected).toBe(true);
@@ -92,7 +92,7 @@ describe('SyncRabbitMQ', () => {
 
   it('consumes through a blocking loop: every message in order, acked, then the loop ends when idle', () => {
     const queue = uniqueName('sync-consume');
-    const mq = client({ queues: [{ name: queue, durable: false }] }, { urls: brokerUrl() });
+    const mq = client({ queues: [{ name: queue }] }, { urls: brokerUrl() });
     mq.connect();
     for (let i = 0; i < 5; i++) mq.publishMessage(queue, `m${i}`);
     const ch = mq.getChannel();
@@ -114,7 +114,7 @@ describe('SyncRabbitMQ', () => {
 
   it('nextDelivery returns null on timeout; cancelling gives back what the consumer held unpulled', () => {
     const queue = uniqueName('sync-pull');
-    const mq = client({ queues: [{ name: queue, durable: false }] }, { urls: brokerUrl() });
+    const mq = client({ queues: [{ name: queue }] }, { urls: brokerUrl() });
     mq.connect();
     const ch = mq.getChannel();
     ch.basicQos({ prefetchCount: 3 });
@@ -139,7 +139,7 @@ describe('SyncRabbitMQ', () => {
 
   it('a consumer cancelled by the broker (queue deleted) ends the loop with ERR_CONSUMER_CANCELLED', () => {
     const queue = uniqueName('sync-cancelled');
-    const mq = client({ queues: [{ name: queue, durable: false }] }, { urls: brokerUrl() });
+    const mq = client({ queues: [{ name: queue }] }, { urls: brokerUrl() });
     mq.connect();
     mq.publishMessage(queue, 'only');
     const ch = mq.getChannel();
