@@ -43,3 +43,15 @@ export async function rabbitmqctl(...args: string[]): Promise<string> {
   const { stdout } = await run(command, [...prefix, ...args], { timeout: 60_000 });
   return stdout;
 }
+
+/**
+ * The major version of the RabbitMQ a connection talks to, from the `version` the broker announces in
+ * connection.start (`"4.0.5"` → 4). For the few assertions where 3.10 and 4.x answer differently.
+ */
+export function brokerMajor(serverProperties: Record<string, unknown>): number {
+  const raw = serverProperties.version;
+  const text = typeof raw === 'string' ? raw : raw instanceof Uint8Array ? Buffer.from(raw).toString() : '';
+  const major = Number.parseInt(text, 10);
+  if (!Number.isInteger(major)) throw new Error(`the broker announced no version: ${String(raw)}`);
+  return major;
+}

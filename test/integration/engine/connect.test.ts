@@ -132,7 +132,7 @@ describe('connect: URL and options', () => {
     expect(line).toContain(`{"connection_name","${name}"}`);
     expect(line).toContain('{"product","warren"}');
     expect(line).toContain('{"team","warren-tests"}');
-    expect(await connectionPid(name)).toMatch(/^<rabbit@[^>]+>$/);
+    expect(await connectionPid(name)).toMatch(/^<[\w.-]+@[^>]+>$/);
     await conn.close();
     // Gone from the broker once closed.
     expect(await connectionGone(name)).toBe(true);
