@@ -166,6 +166,28 @@ export class ChannelError extends WarrenError {
   }
 }
 
+/**
+ * The broker refused a deprecated feature it is configured to deny (RabbitMQ 4.x
+ * `deprecated_features.permit.<feature> = false`, the default for some features from 4.3 on), e.g.
+ * `transient_nonexcl_queues` for a queue that is neither durable nor exclusive. RabbitMQ closes the
+ * connection with 541 INTERNAL_ERROR. Code `ERR_DEPRECATED_FEATURE`; not recoverable: the same request
+ * is refused every time, so reconnecting cannot help.
+ */
+export class DeprecatedFeatureError extends ConnectionError {
+  static override readonly kind: string = 'DeprecatedFeatureError';
+  /** The broker's name of the feature, e.g. `transient_nonexcl_queues`, `global_qos`. */
+  readonly feature: string;
+  constructor(message: string, feature: string, options: WarrenErrorOptions = {}) {
+    super(message, { ...options, code: 'ERR_DEPRECATED_FEATURE', recoverable: false });
+    this.feature = feature;
+  }
+}
+
+/** The deprecated feature a broker's reply text names (RabbitMQ 4: "Feature `x` is deprecated."), if any. */
+export function deprecatedFeatureOf(replyText: string): string | undefined {
+  return /Feature `([\w.-]+)` is deprecated/.exec(replyText)?.[1];
+}
+
 /** Builds the error for a `connection.close` or `channel.close` received from the broker. */
 export function errorFromClose(
   scope: 'connection' | 'channel',
@@ -183,5 +205,10 @@ export function errorFromClose(
     code: replyCodeName(close.replyCode),
     recoverable: RECOVERABLE_REPLY_CODES.has(close.replyCode) || close.replyCode === 200,
   };
-  return scope === 'connection' ? new ConnectionError(message, options) : new ChannelError(message, options);
+  if (scope === 'connection') {
+    const feature = close.replyCode === 541 ? deprecatedFeatureOf(close.replyText) : undefined;
+    if (feature !== undefined) return new DeprecatedFeatureError(message, feature, options);
+    return new ConnectionError(message, options);
+  }
+  return new ChannelError(message, options);
 }
