@@ -13,7 +13,7 @@ const queue = `warren.demo.orders.${suffix}`;
 const mq = new AsyncRabbitMQ(
   {
     exchanges: [{ name: exchange, type: ExchangeType.TOPIC, durable: false, autoDelete: true }],
-    queues: [{ name: queue, durable: false, autoDelete: false, exchange, routingKey: 'order.*' }],
+    queues: [{ name: queue, exchange, routingKey: 'order.*' }],
   },
   { connectionName: 'warren demo', connectionTimeout: 5000, connectRetry: { attempts: 3 } },
 );

@@ -156,6 +156,11 @@ start_node() {
   if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
     die "something that is not $NODE already listens on 127.0.0.1:$PORT"
   fi
+  # Every start begins with empty data: the node only serves tests, and after an unclean stop (the end of
+  # a CI run kills it) RabbitMQ 4.0.5 fails to boot: checking whether transient_nonexcl_queues is in use
+  # before its queue table is loaded, it concludes it cannot deny the feature (BOOT FAILED,
+  # failed_to_deny_deprecated_features).
+  rm -rf "$ROOT/var/lib/rabbitmq/mnesia"
   say "starting $NODE on 127.0.0.1:$PORT"
   in_root /usr/lib/rabbitmq/bin/rabbitmq-server -detached >/dev/null
   local deadline=$((SECONDS + 120))
@@ -167,6 +172,14 @@ start_node() {
     sleep 1
   done
   ctl -q await_startup --timeout 120
+  # await_startup can return before a boot that then fails: only a listening AMQP port is proof.
+  until (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; do
+    if [ "$SECONDS" -ge "$deadline" ] || ! ctl -q ping >/dev/null 2>&1; then
+      say "$NODE does not listen on 127.0.0.1:$PORT; see $ROOT/var/log/rabbitmq" >&2
+      return 1
+    fi
+    sleep 1
+  done
 }
 
 stop_node() {
