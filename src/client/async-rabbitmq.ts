@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { inspect } from 'node:util';
 import type { Channel } from '../connection/channel.js';
 import type { Connection } from '../connection/connection.js';
-import { type RabbitMQConfig, type ResolvedConfig, validateConfig } from './config.js';
+import { configWarnings, formatIssue, type RabbitMQConfig, type ResolvedConfig, validateConfig } from './config.js';
 import { type ConsumeHandler, type ConsumeOptions, type Consumer, consume } from './consume/consumer.js';
 import { ClientClosedError } from './errors.js';
 import type { MessageBody, PublishMessageOptions } from './message.js';
@@ -102,6 +102,11 @@ export class AsyncRabbitMQ extends EventEmitter<AsyncRabbitMQEvents> implements 
     this.#settings = resolveSettings({ ...options, vhost: options.vhost ?? config.vhost });
     this.#disconnectTimeoutMs = options.disconnectTimeoutMs ?? 10_000;
     this.session = new ClientSession(this.config, this.#settings, options, this);
+    // What validates but a broker may refuse (RabbitMQ 4.3's transient non-exclusive queues...): said now,
+    // not first discovered as a connect() failure.
+    for (const w of configWarnings(this.config)) {
+      this.#settings.logger.warn({ path: w.path }, `warren: config ${formatIssue(w)}`);
+    }
   }
 
   /** The resolved connection settings (URLs may hold passwords: do not log them unredacted). */

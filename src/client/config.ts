@@ -46,6 +46,48 @@ export interface Exchange {
   arguments?: Record<string, unknown>;
 }
 
+/**
+ * The queue arguments the broker interprets, typed; {@link validateConfig} checks their values and the
+ * queue types that accept them. Other `x-` arguments (plugins, newer brokers) pass through untouched.
+ * Integers may be given as `number` or `bigint`.
+ */
+export interface QueueArguments {
+  'x-queue-type'?: 'classic' | 'quorum' | 'stream';
+  /** Milliseconds a message may stay in the queue. Not for streams. */
+  'x-message-ttl'?: number | bigint;
+  /** Milliseconds without use after which the queue is deleted (at least 1). */
+  'x-expires'?: number | bigint;
+  /** Messages the queue holds at most; `x-overflow` says what happens to the next one. Not for streams. */
+  'x-max-length'?: number | bigint;
+  'x-max-length-bytes'?: number | bigint;
+  /**
+   * What a full queue does: `drop-head` (default: drops the oldest), `reject-publish` (nacks the new one),
+   * `reject-publish-dlx` (nacks and dead-letters it; classic queues only). Not for streams.
+   */
+  'x-overflow'?: 'drop-head' | 'reject-publish' | 'reject-publish-dlx';
+  'x-dead-letter-exchange'?: string;
+  /** Only with `x-dead-letter-exchange`. */
+  'x-dead-letter-routing-key'?: string;
+  /**
+   * Quorum queues: `at-most-once` (default; a dead letter the target refuses is lost) or `at-least-once`
+   * (kept until the target confirms it; needs `x-overflow: 'reject-publish'`).
+   */
+  'x-dead-letter-strategy'?: 'at-most-once' | 'at-least-once';
+  /**
+   * Quorum queues: deliveries after which a message is dead-lettered (or, without a dead-letter exchange,
+   * dropped). RabbitMQ 4 defaults it to 20 for every quorum queue; `-1` removes the limit (RabbitMQ 4).
+   */
+  'x-delivery-limit'?: number | bigint;
+  /** Where the queue's leader (quorum queues, streams; classic queues on RabbitMQ 4) is placed. */
+  'x-queue-leader-locator'?: 'client-local' | 'balanced';
+  /** Milliseconds a consumer may hold an unacknowledged delivery before the broker cancels it (at least 1). */
+  'x-consumer-timeout'?: number | bigint;
+  /** Classic queues: 1..255. */
+  'x-max-priority'?: number | bigint;
+  'x-single-active-consumer'?: boolean;
+  [argument: string]: unknown;
+}
+
 /** A queue to declare, optionally bound to one exchange. Omitted flags take the defaults noted on each property. */
 export interface Queue {
   /**
@@ -60,7 +102,7 @@ export interface Queue {
   /** Default `false` (`true` for a server-named classic queue). */
   exclusive?: boolean;
   /** Default `{}`. Known `x-` arguments are checked for type and range; others pass through untouched. */
-  arguments?: Record<string, unknown>;
+  arguments?: QueueArguments;
   /**
    * The exchange to bind the queue to: a name declared in `exchanges` (or built in), or an inline
    * exchange definition, which is added to the resolved exchanges.
@@ -195,6 +237,8 @@ const MAX_INT64 = 2n ** 63n - 1n;
 const BUILTIN_EXCHANGE_TYPES: readonly string[] = ['direct', 'fanout', 'topic', 'headers'];
 const QUEUE_TYPES: readonly string[] = ['classic', 'quorum', 'stream'];
 const OVERFLOW_MODES: readonly string[] = ['drop-head', 'reject-publish', 'reject-publish-dlx'];
+const DEAD_LETTER_STRATEGIES: readonly string[] = ['at-most-once', 'at-least-once'];
+const LEADER_LOCATORS: readonly string[] = ['client-local', 'balanced'];
 
 const TOP_KEYS = ['vhost', 'exchanges', 'queues', 'bindings'] as const;
 const EXCHANGE_KEYS = ['name', 'type', 'durable', 'autoDelete', 'internal', 'arguments'] as const;
@@ -364,10 +408,21 @@ export function validateArguments(args: unknown, path = 'arguments'): ConfigIssu
 
   oneOf('x-queue-type', QUEUE_TYPES);
   oneOf('x-overflow', OVERFLOW_MODES);
-  for (const key of ['x-message-ttl', 'x-max-length', 'x-max-length-bytes', 'x-delivery-limit']) {
+  oneOf('x-dead-letter-strategy', DEAD_LETTER_STRATEGIES);
+  oneOf('x-queue-leader-locator', LEADER_LOCATORS);
+  for (const key of ['x-message-ttl', 'x-max-length', 'x-max-length-bytes']) {
     integer(key, 0, 'must be a non-negative integer');
   }
+  const limit = args['x-delivery-limit'];
+  if (limit !== undefined && !isNonNegativeInteger(limit) && limit !== -1 && limit !== -1n) {
+    report('x-delivery-limit', 'must be a non-negative integer, or -1 for no limit (RabbitMQ 4)');
+  }
   integer('x-expires', 1, 'must be a positive integer (milliseconds, at least 1)');
+  integer('x-consumer-timeout', 1, 'must be a positive integer (milliseconds, at least 1)');
+  if (args['x-dead-letter-strategy'] === 'at-least-once' && args['x-overflow'] !== 'reject-publish') {
+    // Otherwise the broker silently falls back to at-most-once.
+    report('x-dead-letter-strategy', 'at-least-once requires x-overflow: reject-publish');
+  }
   const priority = args['x-max-priority'];
   if (priority !== undefined && !(isNonNegativeInteger(priority, 1) && BigInt(priority as number | bigint) <= 255n)) {
     report('x-max-priority', 'must be an integer between 1 and 255');
@@ -571,8 +626,19 @@ function checkQueueTypeRules(
     if (args['x-overflow'] === 'reject-publish-dlx') {
       report(argPath(argsPath, 'x-overflow'), 'reject-publish-dlx is not supported by quorum queues');
     }
-  } else if (args['x-delivery-limit'] !== undefined) {
-    report(argPath(argsPath, 'x-delivery-limit'), 'is only supported by quorum queues (set x-queue-type to quorum)');
+  } else {
+    for (const key of ['x-delivery-limit', 'x-dead-letter-strategy']) {
+      if (args[key] !== undefined) {
+        report(argPath(argsPath, key), 'is only supported by quorum queues (set x-queue-type to quorum)');
+      }
+    }
+  }
+  if (type === 'stream') {
+    // A stream is an append-only log: it is bounded by size and age, never by count, and nothing overflows.
+    if (args['x-max-length'] !== undefined) {
+      report(argPath(argsPath, 'x-max-length'), 'is not supported by streams (use x-max-length-bytes or x-max-age)');
+    }
+    if (args['x-overflow'] !== undefined) report(argPath(argsPath, 'x-overflow'), 'is not supported by streams');
   }
 }
 
@@ -600,6 +666,47 @@ function resolveBinding(ctx: Context, value: unknown, path: string): ResolvedBin
   }
   if (source === undefined || destination === undefined) return undefined;
   return { source, destination, destinationType, routingKey, arguments: args };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Warnings: valid today, refused by the brokers most users run.
+
+/**
+ * What in a valid config some current brokers refuse: each issue has the path of the value and the rule,
+ * like {@link ConfigValidationError}'s issues, but nothing throws. The client logs them on construction.
+ * The rules:
+ * - a queue that is neither durable nor exclusive: RabbitMQ 4.3 refuses transient non-exclusive queues
+ *   by default (3.x and 4.0–4.2 still declare them);
+ * - a quorum queue with neither `x-delivery-limit` nor `x-dead-letter-exchange`: RabbitMQ 4 gives it a
+ *   delivery limit of 20 and then, with nowhere to dead-letter, drops a message requeued that often
+ *   (a handler that keeps failing, a consumer that keeps losing its channel).
+ *
+ * @example
+ * ```ts
+ * configWarnings(validateConfig({ queues: [{ name: 'jobs', durable: false }] }));
+ * // [{ path: 'queues[0].durable', message: 'is false for queue "jobs", which is not exclusive: RabbitMQ 4.3 refuses ...' }]
+ * ```
+ */
+export function configWarnings(config: ResolvedConfig): ConfigIssue[] {
+  const warnings: ConfigIssue[] = [];
+  config.queues.forEach((q, i) => {
+    if (q.durable || q.exclusive) return;
+    const which = q.name === '' ? 'a server-named queue' : `queue ${JSON.stringify(q.name)}`;
+    warnings.push({
+      path: `queues[${i}].durable`,
+      message: `is false for ${which}, which is not exclusive: RabbitMQ 4.3 refuses transient non-exclusive queues (make it durable, or exclusive)`,
+    });
+  });
+  config.queues.forEach((q, i) => {
+    const a = q.arguments;
+    if (a['x-queue-type'] !== 'quorum' || a['x-delivery-limit'] !== undefined) return;
+    if (a['x-dead-letter-exchange'] !== undefined) return;
+    warnings.push({
+      path: `queues[${i}].arguments`,
+      message: `of quorum queue ${JSON.stringify(q.name)} set neither x-delivery-limit nor x-dead-letter-exchange: RabbitMQ 4 drops a message after its 20th requeue (set x-delivery-limit, -1 for no limit, or a dead-letter exchange)`,
+    });
+  });
+  return warnings;
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 import type { Channel } from '../connection/channel.js';
-import { ChannelError } from '../protocol/errors.js';
+import { ChannelError, DeprecatedFeatureError, deprecatedFeatureOf, WarrenError } from '../protocol/errors.js';
 import type { FieldTable } from '../protocol/field-table.js';
 import type { ResolvedConfig } from './config.js';
 
@@ -63,11 +63,35 @@ export async function declareTopology(channel: Channel, config: ResolvedConfig):
   return serverNamed;
 }
 
-/** Rethrows a channel error with the config entity it concerns, and for 406 the property that differs. */
+/**
+ * What to change in the config when the broker refuses a deprecated feature while declaring it. Features
+ * not listed get the broker's own text only.
+ */
+const DEPRECATED_FEATURE_FIXES: Readonly<Record<string, string>> = {
+  transient_nonexcl_queues:
+    'RabbitMQ 4.3 refuses transient non-exclusive queues by default: make the queue durable (durable: true) or exclusive (exclusive: true)',
+};
+
+/**
+ * Rethrows a channel error with the config entity it concerns, and for 406 the property that differs; a
+ * refused deprecated feature (541, which closes the connection) becomes a non-recoverable
+ * {@link DeprecatedFeatureError} naming the entity and the feature, so connect() fails at once instead of
+ * reconnecting into the same refusal.
+ */
 async function explain<T>(what: string, declare: () => Promise<T>): Promise<T> {
   try {
     return await declare();
   } catch (err) {
+    const feature = refusedFeature(err);
+    if (feature !== undefined) {
+      const e = err as WarrenError;
+      const fix = DEPRECATED_FEATURE_FIXES[feature];
+      throw new DeprecatedFeatureError(
+        `${what}: the broker refuses the deprecated feature ${feature}${fix ? ` (${fix})` : ''}; it said: ${(e.replyText ?? e.message).split('\n')[0]}`,
+        feature,
+        { replyCode: e.replyCode, replyText: e.replyText, methodName: e.methodName, cause: err },
+      );
+    }
     if (!(err instanceof ChannelError) || err.replyCode === undefined) throw err;
     const detail = err.replyCode === 406 ? differingProperty(err.replyText ?? '') : '';
     throw new ChannelError(`${what}: ${err.message}${detail}`, {
@@ -91,4 +115,11 @@ function differingProperty(replyText: string): string {
   const m = /inequivalent arg '([^']+)'.*?received (.+?) but current is (.+)$/.exec(replyText);
   if (!m) return '';
   return `; the existing entity differs in ${m[1]} (config asks for ${m[2]}, the broker has ${m[3]}): delete it or change the config`;
+}
+
+/** The deprecated feature a declare failed on, from the error itself or (through a channel) its reply text. */
+function refusedFeature(err: unknown): string | undefined {
+  if (err instanceof DeprecatedFeatureError) return err.feature;
+  if (!(err instanceof WarrenError) || err.replyCode !== 541) return undefined;
+  return deprecatedFeatureOf(err.replyText ?? '');
 }

@@ -8,6 +8,7 @@ import {
   errorFromClose,
   ProtocolError,
   RpcTimeoutError,
+  WarrenError,
 } from '../protocol/errors.js';
 import type { FieldTable } from '../protocol/field-table.js';
 import { writeBasicAckFrame, writeMethodFrame, writePublish } from '../protocol/frame.js';
@@ -299,9 +300,20 @@ export class Channel extends EventEmitter<ChannelEvents> {
     return { messageCount: ok.messageCount };
   }
 
-  /** Limits unacknowledged deliveries: per consumer, or per channel with `global`. */
-  async basicQos(a: { prefetchCount?: number; prefetchSize?: number; global?: boolean }): Promise<void> {
-    await this.call('basic.qos', a, 'basic.qos-ok');
+  /**
+   * Limits unacknowledged deliveries per consumer (`prefetchCount` messages, `prefetchSize` bytes).
+   * `global: true` is refused with `ERR_GLOBAL_QOS`: RabbitMQ deprecated global qos and 4.3 denies it.
+   */
+  async basicQos(a: { prefetchCount?: number; prefetchSize?: number; global?: false }): Promise<void> {
+    if ((a as { global?: boolean }).global === true) {
+      // RabbitMQ gives `global` its own meaning (per channel, not per connection), deprecated it as the
+      // feature global_qos, and 4.3 denies it by default: refused here, before anything is sent.
+      throw new WarrenError(
+        'basic.qos global: true is not supported: RabbitMQ deprecated it (feature global_qos, denied by default from 4.3); set a per-consumer prefetchCount instead',
+        { code: 'ERR_GLOBAL_QOS', recoverable: false, methodName: 'basic.qos' },
+      );
+    }
+    await this.call('basic.qos', { ...a, global: false }, 'basic.qos-ok');
     this.ackFlush.prefetchSet(a.prefetchCount ?? 0);
   }
 
@@ -553,17 +565,9 @@ export class Channel extends EventEmitter<ChannelEvents> {
 
   /** @internal The connection closed: fail everything with `err`. */
   connectionClosed(err: ConnectionError): void {
-    // Same class as the connection's error (a CloseTimeoutError stays one), so callers can tell why.
-    const Kind = err.constructor as typeof ConnectionError;
-    this.finish(
-      new Kind(`channel ${this.id} closed because its connection closed: ${err.message}`, {
-        code: err.code,
-        replyCode: err.replyCode,
-        replyText: err.replyText,
-        recoverable: err.recoverable,
-        cause: err,
-      }),
-    );
+    // Same class and fields as the connection's error (a CloseTimeoutError stays one, a refused
+    // deprecated feature keeps its feature), so callers can tell why.
+    this.finish(err.seenBy(`channel ${this.id} closed because its connection closed: ${err.message}`));
   }
 
   private call<N extends MethodName, R = void>(name: N, args: MethodInputs[N], reply: MethodName): Promise<R> {

@@ -153,6 +153,30 @@ export class ConnectionError extends WarrenError {
   constructor(message: string, options: WarrenErrorOptions = {}) {
     super(message, { code: 'ERR_CONNECTION_CLOSED', recoverable: true, ...options });
   }
+
+  /**
+   * The same failure as seen by something that lived on the connection (a channel, a call): same class
+   * and fields, `message` in its words, this error as `cause`.
+   * @internal
+   */
+  seenBy(message: string): ConnectionError {
+    const Kind = this.constructor as typeof ConnectionError;
+    return new Kind(message, this.fields());
+  }
+
+  /** @internal The fields a copy of this error keeps. */
+  protected fields(): WarrenErrorOptions {
+    return {
+      code: this.code,
+      replyCode: this.replyCode,
+      replyText: this.replyText,
+      classId: this.classId,
+      methodId: this.methodId,
+      methodName: this.methodName,
+      recoverable: this.recoverable,
+      cause: this,
+    };
+  }
 }
 
 /**
@@ -209,6 +233,32 @@ export class CloseTimeoutError extends ConnectionError {
   }
 }
 
+/**
+ * The broker refused a deprecated feature it is configured to deny (RabbitMQ 4.x
+ * `deprecated_features.permit.<feature> = false`, the default for some features from 4.3 on), e.g.
+ * `transient_nonexcl_queues` for a queue that is neither durable nor exclusive. RabbitMQ closes the
+ * connection with 541 INTERNAL_ERROR. Code `ERR_DEPRECATED_FEATURE`; not recoverable: the same request
+ * is refused every time, so reconnecting cannot help.
+ */
+export class DeprecatedFeatureError extends ConnectionError {
+  static override readonly kind: string = 'DeprecatedFeatureError';
+  /** The broker's name of the feature, e.g. `transient_nonexcl_queues`, `global_qos`. */
+  readonly feature: string;
+  constructor(message: string, feature: string, options: WarrenErrorOptions = {}) {
+    super(message, { ...options, code: 'ERR_DEPRECATED_FEATURE', recoverable: false });
+    this.feature = feature;
+  }
+
+  override seenBy(message: string): DeprecatedFeatureError {
+    return new DeprecatedFeatureError(message, this.feature, this.fields());
+  }
+}
+
+/** The deprecated feature a broker's reply text names (RabbitMQ 4: "Feature `x` is deprecated."), if any. */
+export function deprecatedFeatureOf(replyText: string): string | undefined {
+  return /Feature `([\w.-]+)` is deprecated/.exec(replyText)?.[1];
+}
+
 /** Builds the error for a `connection.close` or `channel.close` received from the broker. */
 export function errorFromClose(
   scope: 'connection' | 'channel',
@@ -226,5 +276,10 @@ export function errorFromClose(
     code: replyCodeName(close.replyCode),
     recoverable: RECOVERABLE_REPLY_CODES.has(close.replyCode) || close.replyCode === 200,
   };
-  return scope === 'connection' ? new ConnectionError(message, options) : new ChannelError(message, options);
+  if (scope === 'connection') {
+    const feature = close.replyCode === 541 ? deprecatedFeatureOf(close.replyText) : undefined;
+    if (feature !== undefined) return new DeprecatedFeatureError(message, feature, options);
+    return new ConnectionError(message, options);
+  }
+  return new ChannelError(message, options);
 }

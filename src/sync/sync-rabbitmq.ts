@@ -315,7 +315,7 @@ export class SyncChannel {
   queueDelete(a: { queue: string; ifUnused?: boolean; ifEmpty?: boolean }): { messageCount: number } {
     return this.run('queueDelete', a) as { messageCount: number };
   }
-  basicQos(a: { prefetchCount?: number; prefetchSize?: number; global?: boolean }): void {
+  basicQos(a: { prefetchCount?: number; prefetchSize?: number; global?: false }): void {
     this.run('basicQos', a);
   }
   /** Publishes on this channel; returns once written (or confirmed, after confirmSelect). */

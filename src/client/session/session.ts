@@ -69,10 +69,16 @@ function guard(conn: Connection, signal: AbortSignal): SetupGuard {
     };
   });
   broken.catch(() => {});
-  const onClose = (err: Error | undefined) =>
-    fire(
-      err ?? new ConnectionError('the connection closed while it was being set up', { code: 'ERR_CONNECTION_CLOSED' }),
-    );
+  // The close settles the setup's pending calls too, with errors that say more (topology declare names
+  // the queue a refused feature was about): fire after them, so the raced call's own error wins.
+  let deferred: NodeJS.Immediate | undefined;
+  let closed: Error | undefined;
+  const onClose = (err: Error | undefined) => {
+    closed ??=
+      err ?? new ConnectionError('the connection closed while it was being set up', { code: 'ERR_CONNECTION_CLOSED' });
+    const why = closed;
+    deferred ??= setImmediate(() => fire(why));
+  };
   const onAbort = () => fire(new ClientClosedError('disconnect() was called while connecting'));
   conn.once('close', onClose);
   signal.addEventListener('abort', onAbort, { once: true });
@@ -84,9 +90,11 @@ function guard(conn: Connection, signal: AbortSignal): SetupGuard {
       return Promise.race([p, broken]);
     },
     check: () => {
-      if (reason) throw reason;
+      const why = reason ?? closed;
+      if (why) throw why;
     },
     dispose: () => {
+      clearImmediate(deferred);
       conn.off('close', onClose);
       signal.removeEventListener('abort', onAbort);
     },

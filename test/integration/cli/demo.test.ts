@@ -3,7 +3,7 @@
  */
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { rabbitmqctl } from '../../helpers/broker.js';
+import { brokerUrl, rabbitmqctl } from '../../helpers/broker.js';
 import { root, runProgram } from './built.js';
 
 const tsx = join(root, 'node_modules', '.bin', 'tsx');
@@ -11,7 +11,8 @@ const tsx = join(root, 'node_modules', '.bin', 'tsx');
 describe('npm run demo', () => {
   it('declares, diagrams, retries and dead-letters, RPC, summary, exit 0, and cleans up', async () => {
     const r = await runProgram(tsx, ['demo/demo.ts'], {
-      env: { ...process.env, WARREN_DEMO_SECONDS: '2' },
+      // Against the broker under test (the 3.10 and the 4.x project each run it once).
+      env: { ...process.env, RABBITMQ_URL: brokerUrl(), WARREN_DEMO_SECONDS: '2' },
       timeoutMs: 60_000,
     });
     expect(r.stderr).toBe('');

@@ -116,7 +116,7 @@ describe('consume: server-sent cancel', () => {
   it('reports ConsumerCancelledError and stops when the deleted queue is not in the topology', async () => {
     const q = queueName('consume.cancel.unknown');
     const mq = await client();
-    await adminChannelDo((ch) => ch.queueDeclare({ queue: q, durable: false }));
+    await adminChannelDo((ch) => ch.queueDeclare({ queue: q, durable: true }));
     const consumer = await consume(mq, q, () => {});
     const errors: unknown[] = [];
     consumer.on('error', (e) => errors.push(e));

@@ -51,7 +51,7 @@ describe('publishing outside a connection', () => {
   it('publishMessage after disconnect() rejects with ClientClosedError; connect() works again afterwards', async () => {
     const queue = uniqueName('life.again');
     suite.deleteQueuesAfter(queue);
-    const mq = suite.client({ queues: [{ name: queue, durable: false }] });
+    const mq = suite.client({ queues: [{ name: queue }] });
     await mq.connect();
     await mq.publishMessage(queue, 'one');
     await mq.disconnect();
@@ -86,7 +86,7 @@ describe('disconnect()', () => {
   it('waits for the confirms of messages in flight: 2000 publishes not awaited, all resolve', async () => {
     const queue = uniqueName('life.drain');
     suite.deleteQueuesAfter(queue);
-    const mq = suite.client({ queues: [{ name: queue, durable: false }] });
+    const mq = suite.client({ queues: [{ name: queue }] });
     await mq.connect();
     const outcomes: string[] = [];
     const all = Array.from({ length: 2000 }, (_, i) =>
@@ -113,7 +113,7 @@ describe('disconnect()', () => {
     // Confirms of messages to a queue that takes long to confirm cannot arrive in 1 ms.
     const queue = uniqueName('life.timeout');
     suite.deleteQueuesAfter(queue);
-    const mq = suite.client({ queues: [{ name: queue, durable: false }] }, { disconnectTimeoutMs: 1 });
+    const mq = suite.client({ queues: [{ name: queue }] }, { disconnectTimeoutMs: 1 });
     await mq.connect();
     const results = Array.from({ length: 3000 }, (_, i) =>
       mq.publishMessage(queue, { i }).then(
@@ -137,7 +137,7 @@ describe('disconnect()', () => {
     const queue = uniqueName('life.outage');
     suite.deleteQueuesAfter(queue);
     const mq = suite.client(
-      { queues: [{ name: queue, durable: false }] },
+      { queues: [{ name: queue }] },
       {
         urls: brokerUrlWithPort(proxy.port),
         reconnect: { baseDelayMs: 20, maxDelayMs: 50 },
@@ -330,7 +330,7 @@ describe('a dropped connection heals', () => {
     const queue = uniqueName('life.heal');
     suite.deleteQueuesAfter(queue);
     const mq = suite.client(
-      { queues: [{ name: queue, durable: false }] },
+      { queues: [{ name: queue }] },
       { urls: brokerUrlWithPort(proxy.port), reconnect: { baseDelayMs: 20, maxDelayMs: 100 } },
     );
     const events: string[] = [];

@@ -17,7 +17,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{1
 async function withQueue(label: string): Promise<{ mq: AsyncRabbitMQ; queue: string }> {
   const queue = uniqueName(`pub.${label}`);
   suite.deleteQueuesAfter(queue);
-  const mq = suite.client({ queues: [{ name: queue, durable: false }] });
+  const mq = suite.client({ queues: [{ name: queue }] });
   await mq.connect();
   return { mq, queue };
 }

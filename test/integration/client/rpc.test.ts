@@ -59,7 +59,7 @@ function queueName(label: string): string {
 describe('rpc', () => {
   it('answers 1 000 concurrent calls, each with its own reply', async () => {
     const q = queueName('rpc.many');
-    const mq = await client({ queues: [{ name: q, durable: false }] });
+    const mq = await client({ queues: [{ name: q }] });
     const server = await rpcServer(
       mq,
       q,
@@ -81,7 +81,7 @@ describe('rpc', () => {
 
   it('rejects with ERR_RPC_TIMEOUT and drops the late reply (the pending map is empty again)', async () => {
     const q = queueName('rpc.timeout');
-    const mq = await client({ queues: [{ name: q, durable: false }] });
+    const mq = await client({ queues: [{ name: q }] });
     let answered = 0;
     const server = await rpcServer(mq, q, async () => {
       await sleep(300);
@@ -105,7 +105,7 @@ describe('rpc', () => {
 
   it('rejects with RpcRemoteError carrying the message when the server handler throws', async () => {
     const q = queueName('rpc.remote');
-    const mq = await client({ queues: [{ name: q, durable: false }] });
+    const mq = await client({ queues: [{ name: q }] });
     const server = await rpcServer(mq, q, (req: { n: number }) => {
       if (req.n < 0) throw Object.assign(new Error(`negative: ${req.n}`), { code: 'E_NEGATIVE' });
       return Math.sqrt(req.n);
@@ -121,7 +121,7 @@ describe('rpc', () => {
 
   it('answers schema failures and handler timeouts with errors', async () => {
     const q = queueName('rpc.schema');
-    const mq = await client({ queues: [{ name: q, durable: false }] });
+    const mq = await client({ queues: [{ name: q }] });
     const server = await rpcServer(mq, q, async (req: { wait: number }) => sleep(req.wait).then(() => 'done'), {
       handlerTimeoutMs: 100,
       schema: {
@@ -139,7 +139,7 @@ describe('rpc', () => {
 
   it('carries text and bytes as they are', async () => {
     const q = queueName('rpc.types');
-    const mq = await client({ queues: [{ name: q, durable: false }] });
+    const mq = await client({ queues: [{ name: q }] });
     const server = await rpcServer(mq, q, (req: unknown) => {
       if (typeof req === 'string') return req.toUpperCase();
       if (Buffer.isBuffer(req)) return Buffer.from([...req].reverse());
@@ -164,7 +164,7 @@ describe('rpc', () => {
 
   it('a request to a missing exchange fails with the 404, and the next call works on a new channel', async () => {
     const q = queueName('rpc.404');
-    const mq = await client({ queues: [{ name: q, durable: false }] });
+    const mq = await client({ queues: [{ name: q }] });
     const server = await rpcServer(mq, q, () => 'ok');
     const err = await rpc(mq, 'x', 'y', { exchange: uniqueName('rpc.noexchange') }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ChannelError);
@@ -175,7 +175,7 @@ describe('rpc', () => {
 
   it('pending calls reject with a recoverable RpcConnectionLostError when the connection is lost; calls work after the reconnect', async () => {
     const q = queueName('rpc.lost');
-    const serverMq = await client({ queues: [{ name: q, durable: false }] });
+    const serverMq = await client({ queues: [{ name: q }] });
     const name = uniqueName('rpc.conn');
     const mq = await client({}, { connectionName: name, reconnect: { baseDelayMs: 50, maxDelayMs: 200 } });
     let release: () => void = () => {};

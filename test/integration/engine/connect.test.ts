@@ -132,7 +132,7 @@ describe('connect: URL and options', () => {
     expect(line).toContain(`{"connection_name","${name}"}`);
     expect(line).toContain('{"product","warren"}');
     expect(line).toContain('{"team","warren-tests"}');
-    expect(await connectionPid(name)).toMatch(/^<rabbit@[^>]+>$/);
+    expect(await connectionPid(name)).toMatch(/^<[\w.-]+@[^>]+>$/);
     await conn.close();
     // Gone from the broker once closed.
     expect(await connectionGone(name)).toBe(true);
@@ -149,7 +149,7 @@ describe('connect: URL and options', () => {
     // A queue declared through one is visible through the other: same vhost.
     const name = uniqueName('connect.vhost');
     const ch1 = await fromUrl.createChannel();
-    await ch1.queueDeclare({ queue: name, autoDelete: false });
+    await ch1.queueDeclare({ queue: name, durable: true });
     const ch2 = await fromOptions.createChannel();
     await expect(ch2.queueDeclare({ queue: name, passive: true })).resolves.toMatchObject({ queue: name });
     const listed = await rabbitmqctl('list_queues', '--quiet', '--no-table-headers', '-p', vhost, 'name');

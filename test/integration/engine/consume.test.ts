@@ -85,7 +85,7 @@ describe('acknowledgements', () => {
     await ch.confirmSelect();
     const queue = uniqueName('consume.ack-multiple');
     suite.deleteQueuesAfter(queue);
-    await ch.queueDeclare({ queue });
+    await ch.queueDeclare({ queue, durable: true });
     for (const m of ['1', '2', '3', '4', '5', '6']) await ch.basicPublish({ routingKey: queue }, m);
     const got = [];
     for (let i = 0; i < 6; i++) got.push(await ch.basicGet({ queue }));
@@ -171,7 +171,7 @@ describe('consumers', () => {
     const ch = await conn.createChannel();
     const queue = uniqueName('consume.cancel-notify');
     suite.deleteQueuesAfter(queue);
-    await ch.queueDeclare({ queue });
+    await ch.queueDeclare({ queue, durable: true });
     const { consumerTag } = await ch.basicConsume({ queue }, () => {});
     const cancelled = nextEvent<[string]>(ch, 'cancel');
     const other = await conn.createChannel();

@@ -54,7 +54,7 @@ describe('connection closed by the broker (rabbitmqctl close_connection)', () =>
     const ch2Closed = nextEvent<[unknown]>(ch2, 'close', 15_000);
     const reason = `warren test ${name}`;
     const pid = await pidOf(name);
-    expect(pid).toMatch(/^<rabbit@[^>]+\.\d+\.\d+\.\d+>$/);
+    expect(pid).toMatch(/^<[\w.-]+@[^>]+\.\d+\.\d+\.\d+>$/);
     await rabbitmqctl('close_connection', pid, reason);
     const [err] = await connClosed;
     expectForced(err, reason);
@@ -98,7 +98,7 @@ describe('connection closed by the broker (rabbitmqctl close_connection)', () =>
     await rabbitmqctl('close_connection', pid, reason);
     const pending = settleAllWithin<unknown>(
       [
-        ch.queueDeclare({ queue: uniqueName('forced.never') }),
+        ch.queueDeclare({ queue: uniqueName('forced.never'), durable: true }),
         ch.basicGet({ queue }),
         ch.basicConsume({ queue }, () => {}),
         confirmCh.basicPublish({ routingKey: queue }, 'one'),

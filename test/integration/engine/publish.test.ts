@@ -95,7 +95,7 @@ describe('publisher confirms', () => {
     await ch.confirmSelect();
     const queue = uniqueName('pub.close-outstanding');
     suite.deleteQueuesAfter(queue);
-    await ch.queueDeclare({ queue });
+    await ch.queueDeclare({ queue, durable: true });
     const publishes = Array.from({ length: 300 }, (_v, i) => ch.basicPublish({ routingKey: queue }, `m${i}`));
     expect(ch.unconfirmed).toBe(300);
     const settled = settleAllWithin(publishes, 5000);

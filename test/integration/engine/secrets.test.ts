@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { inspect } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from '../../../src/connection/connect.js';
-import { rabbitmqctl, uniqueName } from '../../helpers/broker.js';
+import { brokerUrl, rabbitmqctl, uniqueName } from '../../helpers/broker.js';
 import { brokerOptions, engineSuite } from './engine-helpers.js';
 
 const suite = engineSuite();
@@ -22,6 +22,14 @@ afterAll(async () => {
   await rabbitmqctl('delete_user', user);
 });
 
+/** `url` (the broker under test) logging in as `username`. */
+function withCredentials(url: string, username: string, secret: string): string {
+  const u = new URL(url);
+  u.username = encodeURIComponent(username);
+  u.password = secret;
+  return u.toString();
+}
+
 /** Everything a careless log line could print about `value` (util.inspect first, then JSON and String). */
 function printed(value: unknown): Array<() => string> {
   return [
@@ -34,7 +42,7 @@ function printed(value: unknown): Array<() => string> {
 
 describe('credentials in output', () => {
   it.each([
-    { how: 'a URL', target: () => `amqp://${encodeURIComponent(user)}:${password}@127.0.0.1:5672/%2F` },
+    { how: 'a URL', target: () => withCredentials(brokerUrl(), user, password) },
     { how: 'options', target: () => brokerOptions({ username: user, password }) },
   ])(
     'util.inspect / JSON of a Connection and Channel opened with $how never contain the password',

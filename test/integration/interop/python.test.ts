@@ -53,7 +53,7 @@ const queues: string[] = [];
 
 async function newQueue(): Promise<string> {
   const queue = uniqueName('interop');
-  await ch.queueDeclare({ queue });
+  await ch.queueDeclare({ queue, durable: true });
   queues.push(queue);
   return queue;
 }

@@ -371,7 +371,7 @@ describe('validateConfig: rules', () => {
     }
     expectOnly(
       queue({ arguments: { 'x-queue-type': 'quorum', 'x-delivery-limit': -3 } }),
-      'queues[0].arguments["x-delivery-limit"] must be a non-negative integer',
+      'queues[0].arguments["x-delivery-limit"] must be a non-negative integer, or -1 for no limit (RabbitMQ 4)',
     );
   });
 
