@@ -4,8 +4,9 @@
  * consumer stop, disconnect and connect), with a ledger of every promise it started and every handler
  * decision it made.
  */
-import { AsyncRabbitMQ, type AsyncRabbitMQOptions, type Consumer, type RabbitMQConfig } from '../../src/index.js';
+
 import type { ConsumeMessage } from '../../src/client/consumer.js';
+import { AsyncRabbitMQ, type AsyncRabbitMQOptions, type Consumer, type RabbitMQConfig } from '../../src/index.js';
 import { Prng } from './prng.js';
 import type { ClientView, Clock, Decision } from './state.js';
 import type { Trace } from './trace.js';
@@ -21,6 +22,8 @@ export interface OpMix {
   consume: number;
   stopConsumer: number;
   complete: number;
+  /** Two handlers finished and a large message published, all in one tick. */
+  completeThenLarge: number;
   rpc: number;
   rpcMissingExchange: number;
   rpcNoQueue: number;
@@ -39,6 +42,7 @@ export const DEFAULT_MIX: OpMix = {
   consume: 3,
   stopConsumer: 1,
   complete: 30,
+  completeThenLarge: 2,
   rpc: 5,
   rpcMissingExchange: 1,
   rpcNoQueue: 1,
@@ -184,6 +188,10 @@ export class Driver implements ClientView {
     return this.closing || this.mq.state === 'disconnecting';
   }
 
+  forget(deliveryId: string): void {
+    this.decisions.delete(deliveryId);
+  }
+
   /** True when a ClientClosedError is what the client should answer now. */
   private closedNow(): boolean {
     return this.closing || this.mq.state === 'idle' || this.mq.state === 'disconnecting';
@@ -288,6 +296,16 @@ export class Driver implements ClientView {
       case 'complete':
         this.completeOne();
         return;
+      case 'completeThenLarge': {
+        this.completeOne();
+        this.completeOne();
+        // The handlers' settlements run in the next microtasks: publish after them, in the same tick.
+        await Promise.resolve();
+        await Promise.resolve();
+        const [ex, key] = this.prng.pick(ROUTED);
+        this.publish('large', ex, key, Buffer.alloc(this.prng.int(65 * 1024, 120 * 1024), 5), true);
+        return;
+      }
       case 'rpc':
         this.rpc(this.prng.chance(0.2) ? 'remote-fail' : 'ok');
         return;
@@ -417,6 +435,8 @@ export class Driver implements ClientView {
     p.then(
       () => {
         entry.stopResolved = true;
+        // A long run does not keep every consumer it ever stopped.
+        if (this.o.keepSettled === false) this.consumers.splice(this.consumers.indexOf(entry), 1);
       },
       () => {},
     );
@@ -460,25 +480,32 @@ export class Driver implements ClientView {
     return true;
   }
 
-  /** getChannel(): basic.get from sim.q4, then ack or nack it, sometimes followed by a large publish on that channel. */
+  /**
+   * getChannel(): basic.get a few messages from sim.q4, then ack or nack each, in one tick, sometimes followed
+   * (in the same tick) by a large publish on that same channel.
+   */
   private userChannel(): void {
     this.log('op user channel');
+    const count = this.prng.int(1, 3);
+    const acks = [this.prng.chance(0.5), this.prng.chance(0.5), this.prng.chance(0.5)];
+    const large = this.prng.chance(0.6);
     const work = (async () => {
       const ch = await this.mq.getChannel();
-      const got = await ch.basicGet({ queue: 'sim.q4' });
-      if (got === null) return;
-      const id = String(got.properties.headers?.['x-sim-delivery'] ?? '');
-      const ack = this.prng.chance(0.6);
-      const seq = this.clock.tick();
-      if (ack) {
-        this.decisions.set(id, { kind: 'ack', requeue: false, seq });
-        ch.basicAck(got.deliveryTag);
-      } else {
-        this.decisions.set(id, { kind: 'nack', requeue: true, seq });
-        ch.basicNack(got.deliveryTag, { requeue: true });
+      const got = [];
+      for (let k = 0; k < count; k++) {
+        const m = await ch.basicGet({ queue: 'sim.q4' });
+        if (m === null) break;
+        got.push(m);
       }
-      this.log(`user channel ${ack ? 'acked' : 'nacked'} ${id}`);
-      if (this.prng.chance(0.5)) await ch.basicPublish({ exchange: '', routingKey: 'sim.q3' }, Buffer.alloc(70 * 1024, 3));
+      got.forEach((m, k) => {
+        const id = String(m.properties.headers?.['x-sim-delivery'] ?? '');
+        const ack = acks[k]!;
+        this.decisions.set(id, { kind: ack ? 'ack' : 'nack', requeue: !ack, seq: this.clock.tick() });
+        if (ack) ch.basicAck(m.deliveryTag);
+        else ch.basicNack(m.deliveryTag, { requeue: true });
+        this.log(`user channel ${ack ? 'acked' : 'nacked'} ${id}`);
+      });
+      if (large) await ch.basicPublish({ exchange: '', routingKey: 'sim.q3' }, Buffer.alloc(70 * 1024, 3));
     })();
     this.other('user channel', work);
   }

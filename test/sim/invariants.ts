@@ -45,7 +45,9 @@ export function checkPublish(e: PublishEntry, ledger: Ledger): void {
     case 'ERR_CLIENT_CLOSED':
       // disconnect() (or a failed connect()) ends what is pending; a message whose ack was written before
       // disconnect() began had plenty of time to be confirmed.
-      legit = (e.closedAtSettle || e.stateAtStart === 'idle') && (rec?.accepted ?? 0) === (rec?.acceptedWhileDisconnecting ?? 0);
+      legit =
+        (e.closedAtSettle || e.stateAtStart === 'idle') &&
+        (rec?.accepted ?? 0) === (rec?.acceptedWhileDisconnecting ?? 0);
       break;
     default:
       // A channel error: only the message that caused it, or one that lived through enough unexplained

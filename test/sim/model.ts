@@ -33,6 +33,8 @@ export interface ModelOptions {
   clock: Clock;
   ledger: Ledger;
   client: ClientView;
+  /** Forget each delivery once settled (long memory runs keep only what is live). */
+  prune?: boolean;
   /** Bodies larger than this are refused with 406 (RabbitMQ's max_message_size). */
   maxMessageSize?: number;
   /** Exchanges the user may not publish to (403). */
@@ -342,7 +344,13 @@ export class BrokerModel {
         return;
       case 'connection-forced':
         this.log(`${conn.label} FAULT connection.close 320`);
-        this.connectionError(conn, 320, "CONNECTION_FORCED - broker forced connection closure with reason 'shutdown'", 0, 0);
+        this.connectionError(
+          conn,
+          320,
+          "CONNECTION_FORCED - broker forced connection closure with reason 'shutdown'",
+          0,
+          0,
+        );
         return;
       case 'channel-close': {
         const open = [...conn.channels.values()].filter((c) => c.state === 'open' && !c.stalled);
@@ -445,7 +453,13 @@ export class BrokerModel {
         if (conn.state !== 'start') break;
         const ok = m.mechanism === 'PLAIN' && m.response === '\u0000guest\u0000guest';
         if (!ok) {
-          this.connectionError(conn, 403, 'ACCESS_REFUSED - Login was refused using authentication mechanism PLAIN', 10, 11);
+          this.connectionError(
+            conn,
+            403,
+            'ACCESS_REFUSED - Login was refused using authentication mechanism PLAIN',
+            10,
+            11,
+          );
           return;
         }
         conn.state = 'tune';
@@ -566,6 +580,10 @@ export class BrokerModel {
       byQueue.set(u.queue, list);
       const rec = this.o.ledger.deliveries.get(u.deliveryId);
       if (rec) rec.settled = 'requeued (channel gone)';
+      if (this.o.prune) {
+        this.o.ledger.deliveries.delete(u.deliveryId);
+        this.o.client.forget?.(u.deliveryId);
+      }
     }
     ch.unacked.clear();
     for (const [name, list] of byQueue) this.queues.get(name)?.ready.unshift(...list);
@@ -617,9 +635,12 @@ export class BrokerModel {
           throw new ChannelFailure(404, `NOT_FOUND - no queue '${m.queue}' in vhost '/'`, 50, 20);
         if (m.exchange !== '' && !this.exchanges.has(m.exchange))
           throw new ChannelFailure(404, `NOT_FOUND - no exchange '${m.exchange}' in vhost '/'`, 50, 20);
-        if (m.exchange === '') throw new ChannelFailure(403, "ACCESS_REFUSED - operation not permitted on the default exchange", 50, 20);
+        if (m.exchange === '')
+          throw new ChannelFailure(403, 'ACCESS_REFUSED - operation not permitted on the default exchange', 50, 20);
         const b = { exchange: m.exchange, queue: m.queue, routingKey: m.routingKey };
-        if (!this.bindings.some((x) => x.exchange === b.exchange && x.queue === b.queue && x.routingKey === b.routingKey))
+        if (
+          !this.bindings.some((x) => x.exchange === b.exchange && x.queue === b.queue && x.routingKey === b.routingKey)
+        )
           this.bindings.push(b);
         if (!m.nowait) this.reply(ch, 'queue.bind-ok', {});
         return;
@@ -728,7 +749,12 @@ export class BrokerModel {
         );
     } else {
       if (m.exchange.startsWith('amq.'))
-        throw new ChannelFailure(403, `ACCESS_REFUSED - exchange name '${m.exchange}' contains reserved prefix 'amq.*'`, 40, 10);
+        throw new ChannelFailure(
+          403,
+          `ACCESS_REFUSED - exchange name '${m.exchange}' contains reserved prefix 'amq.*'`,
+          40,
+          10,
+        );
       if (!['direct', 'fanout', 'topic', 'headers'].includes(m.type))
         throw new ChannelFailure(503, `COMMAND_INVALID - unknown exchange type '${m.type}'`, 40, 10, true);
       this.exchanges.set(m.exchange, {
@@ -764,7 +790,12 @@ export class BrokerModel {
         );
       const args = JSON.stringify(m.arguments ?? {});
       if (args !== q.arguments)
-        throw new ChannelFailure(406, `PRECONDITION_FAILED - inequivalent arguments for queue '${name}' in vhost '/'`, 50, 10);
+        throw new ChannelFailure(
+          406,
+          `PRECONDITION_FAILED - inequivalent arguments for queue '${name}' in vhost '/'`,
+          50,
+          10,
+        );
     } else {
       if (name.startsWith('amq.') && m.queue !== '')
         throw new ChannelFailure(403, `ACCESS_REFUSED - queue name '${name}' contains reserved prefix 'amq.*'`, 50, 10);
@@ -781,7 +812,8 @@ export class BrokerModel {
       this.queues.set(name, q);
     }
     const consumers = this.consumersByQueue.get(name)?.length ?? 0;
-    if (!m.nowait) this.reply(ch, 'queue.declare-ok', { queue: name, messageCount: q.ready.length, consumerCount: consumers });
+    if (!m.nowait)
+      this.reply(ch, 'queue.declare-ok', { queue: name, messageCount: q.ready.length, consumerCount: consumers });
   }
 
   private deleteQueue(name: string): void {
@@ -800,8 +832,7 @@ export class BrokerModel {
     if (ch.consumers.has(tag) || ch.replyTag === tag)
       throw new ChannelFailure(530, `NOT_ALLOWED - attempt to reuse consumer tag '${tag}'`, 60, 20, true);
     if (m.queue === REPLY_TO) {
-      if (!m.noAck)
-        throw new ChannelFailure(406, 'PRECONDITION_FAILED - reply consumer cannot acknowledge', 60, 20);
+      if (!m.noAck) throw new ChannelFailure(406, 'PRECONDITION_FAILED - reply consumer cannot acknowledge', 60, 20);
       if (ch.replyToken !== undefined)
         throw new ChannelFailure(406, 'PRECONDITION_FAILED - reply consumer already set', 60, 20);
       ch.replyToken = `${ch.key}`;
@@ -856,11 +887,15 @@ export class BrokerModel {
       throw new ChannelFailure(code, text, 60, 40);
     };
     const exchange = a.exchange === '' ? undefined : this.exchanges.get(a.exchange);
-    if (a.exchange !== '' && exchange === undefined) poison(404, `NOT_FOUND - no exchange '${a.exchange}' in vhost '/'`);
+    if (a.exchange !== '' && exchange === undefined)
+      poison(404, `NOT_FOUND - no exchange '${a.exchange}' in vhost '/'`);
     if (this.forbidden.has(a.exchange))
       poison(403, `ACCESS_REFUSED - access to exchange '${a.exchange}' in vhost '/' refused for user 'guest'`);
     if (body.length > this.maxMessageSize)
-      poison(406, `PRECONDITION_FAILED - message size ${body.length} is larger than configured max size ${this.maxMessageSize}`);
+      poison(
+        406,
+        `PRECONDITION_FAILED - message size ${body.length} is larger than configured max size ${this.maxMessageSize}`,
+      );
     if (props.replyTo === REPLY_TO) {
       if (ch.replyToken === undefined) poison(406, 'PRECONDITION_FAILED - fast reply consumer does not exist');
       props = { ...props, replyTo: `${REPLY_TO}.${ch.replyToken}` };
@@ -879,7 +914,13 @@ export class BrokerModel {
         target.conn.wire.sendContent(
           target.id,
           'basic.deliver',
-          { consumerTag: target.replyTag, deliveryTag: ++target.nextTag, redelivered: false, exchange: '', routingKey: a.routingKey },
+          {
+            consumerTag: target.replyTag,
+            deliveryTag: ++target.nextTag,
+            redelivered: false,
+            exchange: '',
+            routingKey: a.routingKey,
+          },
           props,
           body,
           target.conn.frameMax,
@@ -887,15 +928,21 @@ export class BrokerModel {
       }
       routed = true; // a reply to a caller that is gone is dropped, never returned
     } else {
-      const queues = route(a.exchange, exchange?.type ?? 'direct', a.routingKey, this.bindings, (n) => this.queues.has(n));
+      const queues = route(a.exchange, exchange?.type ?? 'direct', a.routingKey, this.bindings, (n) =>
+        this.queues.has(n),
+      );
       for (const name of queues) {
-        this.queues.get(name)!.ready.push({ exchange: a.exchange, routingKey: a.routingKey, properties: props, body, redelivered: false });
+        this.queues
+          .get(name)!
+          .ready.push({ exchange: a.exchange, routingKey: a.routingKey, properties: props, body, redelivered: false });
       }
       routed = queues.length > 0;
       if (!routed && a.mandatory) {
         if (rec) rec.returned++;
         if (rpcKey !== undefined) ledger.rpcReturned.add(rpcKey);
-        this.log(`${ch.conn.label} -> basic.return ${a.exchange}/${a.routingKey} (${messageId ?? props.correlationId ?? '?'})`);
+        this.log(
+          `${ch.conn.label} -> basic.return ${a.exchange}/${a.routingKey} (${messageId ?? props.correlationId ?? '?'})`,
+        );
         ch.conn.wire.sendContent(
           ch.id,
           'basic.return',
@@ -951,7 +998,8 @@ export class BrokerModel {
         continue;
       }
       let j = i;
-      while (j + 1 < pending.length && pending[j + 1]!.kind === 'ack' && pending[j + 1]!.seq === pending[j]!.seq + 1) j++;
+      while (j + 1 < pending.length && pending[j + 1]!.kind === 'ack' && pending[j + 1]!.seq === pending[j]!.seq + 1)
+        j++;
       const run = pending.slice(i, j + 1);
       if (run.length > 1 && this.faults.chance(0.7)) this.sendConfirm(ch, 'ack', run);
       else for (const one of run) this.sendConfirm(ch, 'ack', [one]);
@@ -995,7 +1043,13 @@ export class BrokerModel {
     ch.conn.wire.sendContent(
       ch.id,
       'basic.get-ok',
-      { deliveryTag: tag, redelivered: msg.redelivered, exchange: msg.exchange, routingKey: msg.routingKey, messageCount: q.ready.length },
+      {
+        deliveryTag: tag,
+        redelivered: msg.redelivered,
+        exchange: msg.exchange,
+        routingKey: msg.routingKey,
+        messageCount: q.ready.length,
+      },
       withDeliveryId(msg.properties, deliveryId),
       msg.body,
       ch.conn.frameMax,
@@ -1048,26 +1102,40 @@ export class BrokerModel {
       ch.unacked.set(tag, { tag, msg, queue, consumer: c, deliveryId });
       c.unacked++;
     }
-    this.log(`${ch.conn.label} -> deliver ${deliveryId} tag ${tag} ${queue} (${msg.properties.messageId ?? '?'}) on ${ch.key}`);
+    this.log(
+      `${ch.conn.label} -> deliver ${deliveryId} tag ${tag} ${queue} (${msg.properties.messageId ?? '?'}) on ${ch.key}`,
+    );
     ch.conn.wire.sendContent(
       ch.id,
       'basic.deliver',
-      { consumerTag: c.tag, deliveryTag: tag, redelivered: msg.redelivered, exchange: msg.exchange, routingKey: msg.routingKey },
+      {
+        consumerTag: c.tag,
+        deliveryTag: tag,
+        redelivered: msg.redelivered,
+        exchange: msg.exchange,
+        routingKey: msg.routingKey,
+      },
       withDeliveryId(msg.properties, deliveryId),
       msg.body,
       ch.conn.frameMax,
     );
   }
 
-  private settle(ch: ModelChannel, kind: 'ack' | 'nack' | 'reject', tag: number, multiple: boolean, requeue: boolean): void {
+  private settle(
+    ch: ModelChannel,
+    kind: 'ack' | 'nack' | 'reject',
+    tag: number,
+    multiple: boolean,
+    requeue: boolean,
+  ): void {
     const methodId = kind === 'ack' ? 80 : kind === 'nack' ? 120 : 90;
     let targets: Unacked[];
     if (multiple) {
-      if (tag !== 0 && !ch.unacked.has(tag)) return this.unknownTag(ch, kind, tag, methodId);
+      if (tag !== 0 && !ch.unacked.has(tag)) throw this.unknownTag(ch, kind, tag, methodId);
       targets = [...ch.unacked.values()].filter((u) => tag === 0 || u.tag <= tag);
     } else {
       const u = ch.unacked.get(tag);
-      if (u === undefined) return this.unknownTag(ch, kind, tag, methodId);
+      if (u === undefined) throw this.unknownTag(ch, kind, tag, methodId);
       targets = [u];
     }
     const client = this.o.client;
@@ -1106,12 +1174,19 @@ export class BrokerModel {
     if (u.consumer) u.consumer.unacked--;
     const rec = this.o.ledger.deliveries.get(u.deliveryId);
     if (rec) rec.settled = requeue ? `${kind} requeue` : kind;
+    if (this.o.prune) {
+      this.o.ledger.deliveries.delete(u.deliveryId);
+      this.o.client.forget?.(u.deliveryId);
+    }
     if (requeue) this.queues.get(u.queue)?.ready.unshift({ ...u.msg, redelivered: true });
   }
 
-  private unknownTag(ch: ModelChannel, kind: string, tag: number, methodId: number): void {
-    this.o.ledger.violate('ack-unknown-tag', `basic.${kind} of delivery tag ${tag} on ${ch.key}, which has no such unacked delivery`);
-    throw new ChannelFailure(406, `PRECONDITION_FAILED - unknown delivery tag ${tag}`, 60, methodId);
+  private unknownTag(ch: ModelChannel, kind: string, tag: number, methodId: number): ChannelFailure {
+    this.o.ledger.violate(
+      'ack-unknown-tag',
+      `basic.${kind} of delivery tag ${tag} on ${ch.key}, which has no such unacked delivery`,
+    );
+    return new ChannelFailure(406, `PRECONDITION_FAILED - unknown delivery tag ${tag}`, 60, methodId);
   }
 }
 
@@ -1129,4 +1204,3 @@ function describe(f: Frame): string {
   if (f.type === FRAME_BODY) return `${f.channel}:body(${f.payload.length})`;
   return 'heartbeat';
 }
-

@@ -35,6 +35,11 @@ export interface RunOptions {
   verbose?: boolean;
   /** How long disconnect() may take before the run counts it as hung. */
   disconnectLimitMs?: number;
+  /**
+   * A memory run: settled publishes, RPCs and deliveries are checked and forgotten at once, and the
+   * retained heap (after a full GC; needs --expose-gc) is sampled after each of these step counts.
+   */
+  heapSamplesAt?: number[];
 }
 
 export interface RunResult {
@@ -67,8 +72,12 @@ export async function runSeed(opts: RunOptions): Promise<RunResult> {
     client: {
       decision: (id) => driver?.decision(id),
       disconnecting: () => driver?.disconnecting() ?? false,
+      forget: (id) => driver?.forget(id),
     },
+    prune: opts.heapSamplesAt !== undefined,
   });
+  const memory = opts.heapSamplesAt !== undefined;
+  const heap: number[] = [];
   const stats: Record<string, number | string> = {};
   try {
     const port = await model.start();
@@ -79,6 +88,15 @@ export async function runSeed(opts: RunOptions): Promise<RunResult> {
       clock,
       mix: opts.mix ?? DEFAULT_MIX,
       violate: (inv, detail) => ledger.violate(inv, detail),
+      keepSettled: !memory,
+      onSettled: memory
+        ? (e) => {
+            if ('pubId' in e) {
+              checkPublish(e, ledger);
+              ledger.publishes.delete(e.pubId);
+            } else checkRpc(e, ledger);
+          }
+        : undefined,
     });
     const d = driver;
     trace.add('sim', `seed ${seed}: start`);
@@ -90,7 +108,10 @@ export async function runSeed(opts: RunOptions): Promise<RunResult> {
     // broker to go quiet: which frame the model sees when depends on the seed more than on the scheduler.
     for (let i = 0; i < steps; ) {
       const burst = d.prng.int(1, 3);
-      for (let k = 0; k < burst && i < steps; k++, i++) await d.step();
+      for (let k = 0; k < burst && i < steps; k++, i++) {
+        await d.step();
+        if (opts.heapSamplesAt?.includes(i + 1)) heap.push(await retainedHeap(model));
+      }
       await quiesce(model);
     }
     // Wind down: finish the handlers still held (new deliveries keep coming for a while).
@@ -121,7 +142,10 @@ export async function runSeed(opts: RunOptions): Promise<RunResult> {
     for (const p of d.pending()) ledger.violate('promise-pending', `${p} still pending after disconnect()`);
     for (let i = 0; i < 30 && model.openConnections > 0; i++) await sleep(10);
     if (model.openConnections > 0)
-      ledger.violate('connection-left-open', `${model.openConnections} connection(s) still open at the broker after disconnect()`);
+      ledger.violate(
+        'connection-left-open',
+        `${model.openConnections} connection(s) still open at the broker after disconnect()`,
+      );
     const left = await HANDLES.left(500);
     for (const h of left) ledger.violate('handle-leaked', h);
     for (const e of d.publishes.values()) checkPublish(e, ledger);
@@ -132,6 +156,9 @@ export async function runSeed(opts: RunOptions): Promise<RunResult> {
     stats.deliveries = ledger.deliveries.size;
     stats.connections = model.connections.size;
     stats.frames = model.faults.frames;
+    heap.forEach((h, k) => {
+      stats[`heapAt${opts.heapSamplesAt![k]}`] = h;
+    });
     stats.faults = Object.entries(model.faults.counts)
       .map(([k, n]) => `${k}=${n}`)
       .join(' ');
@@ -160,6 +187,17 @@ async function quiesce(model: BrokerModel, capMs = 250): Promise<void> {
       if (model.pendingTimers > 0) await sleep(1);
     } else quiet++;
   }
+}
+
+/** Heap still used after the system went quiet and a full GC ran twice. */
+async function retainedHeap(model: BrokerModel): Promise<number> {
+  await quiesce(model);
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc === undefined) throw new Error('memory runs need node --expose-gc');
+  gc();
+  await new Promise((r) => setImmediate(r));
+  gc();
+  return process.memoryUsage().heapUsed;
 }
 
 /** A failure report: the seed, how to re-run it, each broken invariant, and the trace's last events. */

@@ -53,6 +53,8 @@ export interface ClientView {
   decision(deliveryId: string): Decision | undefined;
   /** True while the client's disconnect() is running. */
   disconnecting(): boolean;
+  /** The delivery is settled at the broker: its decision is no longer needed (memory runs). */
+  forget?(deliveryId: string): void;
 }
 
 export interface PublishRecord {
