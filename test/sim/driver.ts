@@ -95,12 +95,15 @@ export interface Tracked {
 
 export interface PublishEntry extends Tracked {
   pubId: string;
+  exchange: string;
+  bytes: number;
   kind: 'routed' | 'unroutable' | 'not-mandatory' | 'large' | 'poison' | 'same-id';
   stateAtStart: string;
 }
 
 export interface RpcEntry extends Tracked {
   body: string;
+  exchange: string;
   n: number;
   kind: 'ok' | 'remote-fail' | 'missing-exchange' | 'no-queue';
   stateAtStart: string;
@@ -339,6 +342,8 @@ export class Driver implements ClientView {
     const entry: PublishEntry = {
       ...this.tracked(`publish ${pubId} (${kind}) ${exchange || "''"}/${routingKey}`),
       pubId,
+      exchange,
+      bytes: typeof body === 'string' ? Buffer.byteLength(body) : Buffer.isBuffer(body) ? body.length : -1,
       kind,
       stateAtStart: this.mq.state,
     };
@@ -355,7 +360,14 @@ export class Driver implements ClientView {
   private rpc(kind: RpcEntry['kind']): void {
     const n = ++this.rpcSeq;
     const body = JSON.stringify({ n, fail: kind === 'remote-fail' });
-    const entry: RpcEntry = { ...this.tracked(`rpc r${n} (${kind})`), body, n, kind, stateAtStart: this.mq.state };
+    const entry: RpcEntry = {
+      ...this.tracked(`rpc r${n} (${kind})`),
+      body,
+      exchange: kind === 'missing-exchange' ? 'sim.nope' : '',
+      n,
+      kind,
+      stateAtStart: this.mq.state,
+    };
     this.log(`op ${entry.what}`);
     const options = {
       timeoutMs: this.prng.int(300, 900),
@@ -528,6 +540,18 @@ export class Driver implements ClientView {
     this.closing = !finished;
     this.log(finished ? 'disconnect() resolved' : `disconnect() still pending after ${limitMs} ms`);
     return finished;
+  }
+
+  /** Consumers whose stop() resolved but that are not stopped now (they subscribed again). */
+  cameBack(): string[] {
+    const out: string[] = [];
+    this.consumers.forEach((c, i) => {
+      if (c.stopResolved && c.consumer && c.consumer.state !== 'stopped')
+        out.push(
+          `consumer #${i + 1} (${c.queue}) is ${c.consumer.state} (tag ${c.consumer.consumerTag}) after its stop() resolved`,
+        );
+    });
+    return out;
   }
 
   /** Promises started and not settled. */

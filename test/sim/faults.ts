@@ -28,6 +28,8 @@ export interface FaultRates {
   noReply: number;
   /** The broker stops reading the connection for good. */
   stopReading: number;
+  /** Longest delay of a slow reply, in ms (default 40). */
+  slowReplyMaxMs?: number;
 }
 
 export const NO_FAULTS: FaultRates = {
@@ -110,7 +112,7 @@ export class FaultInjector {
   reply(): ReplyPlan {
     const r = this.rates;
     if (this.hit(r.noReply, 'no-reply')) return { kind: 'never' };
-    if (this.hit(r.slowReply, 'slow-reply')) return { kind: 'late', delayMs: this.prng.int(1, 40) };
+    if (this.hit(r.slowReply, 'slow-reply')) return { kind: 'late', delayMs: this.prng.int(1, r.slowReplyMaxMs ?? 40) };
     return { kind: 'now' };
   }
 

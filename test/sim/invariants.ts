@@ -14,6 +14,17 @@ function codeOf(err: unknown): string | undefined {
   return typeof c === 'string' ? c : undefined;
 }
 
+/**
+ * True when `err` is a channel error some publish caused and its text names this message: its exchange
+ * (404 no exchange, 403 access refused) or its size (406 too large). Such a message could not have
+ * succeeded either, so being rejected with it is no injustice.
+ */
+function namesIt(err: unknown, ledger: Ledger, exchange: string, bytes: number): boolean {
+  const text = (err as { replyText?: unknown } | null)?.replyText;
+  if (typeof text !== 'string' || !ledger.culpritTexts.has(text)) return false;
+  return (exchange !== '' && text.includes(`exchange '${exchange}'`)) || text.includes(`message size ${bytes} `);
+}
+
 function replyCodeOf(err: unknown): number | undefined {
   const c = (err as { replyCode?: unknown } | null)?.replyCode;
   return typeof c === 'number' ? c : undefined;
@@ -55,6 +66,7 @@ export function checkPublish(e: PublishEntry, ledger: Ledger): void {
       legit =
         replyCodeOf(err) !== undefined &&
         (rec?.culprit !== undefined ||
+          namesIt(err, ledger, e.exchange, e.bytes) ||
           ledger.confirmClosesBetween(e.startedAt, e.settledAt ?? Number.MAX_SAFE_INTEGER) >= MAX_CHANNEL_FAILURES);
   }
   if (legit) return;
@@ -92,7 +104,9 @@ export function checkRpc(e: RpcEntry, ledger: Ledger): void {
       legit = e.closedAtSettle || e.stateAtStart === 'idle';
       break;
     default:
-      legit = replyCodeOf(err) !== undefined && (ledger.rpcCulprits.has(e.body) || disrupted);
+      legit =
+        replyCodeOf(err) !== undefined &&
+        (ledger.rpcCulprits.has(e.body) || namesIt(err, ledger, e.exchange, -1) || disrupted);
   }
   if (!legit) {
     const culprit = ledger.rpcCulprits.get(e.body);

@@ -319,8 +319,8 @@ export class BrokerModel {
     if (before === 'stop-reading') {
       this.log(`${conn.label} FAULT stops reading (at ${desc})`);
       this.o.ledger.disrupted();
+      // Frames are read and dropped rather than left unread: the client's own hang-up must still be seen.
       conn.stopped = true;
-      conn.wire.pauseReading();
       return;
     }
     if (f.type === FRAME_METHOD) this.log(`${conn.label} <- ${desc}`);
@@ -883,6 +883,7 @@ export class BrokerModel {
     const rpcKey = props.correlationId !== undefined && !ch.confirm ? body.toString('utf8') : undefined;
     const poison = (code: number, text: string): never => {
       if (rec && ch.confirm) rec.culprit = text;
+      ledger.culpritTexts.add(text);
       if (rpcKey !== undefined) ledger.rpcCulprits.set(rpcKey, text);
       throw new ChannelFailure(code, text, 60, 40);
     };

@@ -16,13 +16,14 @@ export interface Profile {
 export const PROFILES = {
   full: { steps: 120, mix: DEFAULT_MIX, rates: DEFAULT_RATES },
   /**
-   * Without: messages sharing a messageId (basic.return matched by messageId), publishes the broker
+   * Without: messages sharing a messageId (basic.return matched by messageId), handlers finishing just
+   * before a large publish (an ack overtakes an earlier nack), publishes the broker
    * refuses with a channel error (innocent messages rejected with them), RPCs to a missing exchange
    * (concurrent calls failed), methods never answered and a broker that stops reading (disconnect hangs).
    */
   ci: {
     steps: 120,
-    mix: { ...DEFAULT_MIX, publishSameId: 0, publishPoison: 0, rpcMissingExchange: 0 },
+    mix: { ...DEFAULT_MIX, publishSameId: 0, publishPoison: 0, rpcMissingExchange: 0, completeThenLarge: 0 },
     rates: { ...DEFAULT_RATES, noReply: 0, stopReading: 0 },
   },
   /** Long memory runs: steady traffic, the faults of `ci` at a lower rate. */
@@ -67,7 +68,7 @@ export const PROFILES = {
   'stop-slow': {
     steps: 40,
     mix: only({ publish: 4, consume: 3, stopConsumer: 2, complete: 8, idle: 2 }),
-    rates: { ...NO_FAULTS, slowReply: 0.3, cancel: 0.05 },
+    rates: { ...NO_FAULTS, slowReply: 0.2, slowReplyMaxMs: 500, cancel: 0.03, channelClose: 0.03 },
   },
   /** A method the broker never answers. */
   'no-reply': {

@@ -119,6 +119,7 @@ export async function runSeed(opts: RunOptions): Promise<RunResult> {
       d.completeOne();
       await quiesce(model);
     }
+    for (const c of d.cameBack()) ledger.violate('stopped-consumer-delivered', c);
     trace.add('sim', 'disconnect');
     let finishing = true;
     const finisher = (async () => {

@@ -94,6 +94,7 @@ export type InvariantName =
   | 'rpc-settled-once'
   | 'rpc-wrong-result'
   | 'rpc-rejected-without-reason'
+  /** A consumer delivered to, or subscribed again, after its stop() resolved. */
   | 'stopped-consumer-delivered'
   | 'disconnect-hung'
   | 'connection-left-open'
@@ -114,6 +115,8 @@ export class Ledger {
   readonly rpcCulprits = new Map<string, string>();
   /** Bodies of RPC requests the model returned (no queue bound). */
   readonly rpcReturned = new Set<string>();
+  /** Reply texts of every channel error a publish caused. */
+  readonly culpritTexts = new Set<string>();
   readonly deliveries = new Map<string, DeliveryRecord>();
   readonly violations: Violation[] = [];
   /** Wall times (performance.now) of connection losses, forced closes and unexplained channel closes. */
