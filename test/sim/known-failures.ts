@@ -50,6 +50,12 @@ const STOP_READING =
   'a bound (src/connection/connection.ts:149-158), so disconnect() hangs (and a connection given up during ' +
   'setup is left open).';
 
+const RPC_CLOSED_CHANNEL =
+  'RpcClient.send publishes on the reply channel it got from replyChannel() even when that channel closed in ' +
+  'between (a channel error on it); the engine\'s "cannot basic.publish: channel N is closed" ChannelError (no ' +
+  'reply code) reaches the caller as is (src/client/rpc.ts:180-186, 196-199), instead of a recoverable ' +
+  'RpcConnectionLostError or a retry on the next channel.';
+
 export const KNOWN_FAILURES: readonly KnownFailure[] = [
   {
     seed: 1,
@@ -98,4 +104,8 @@ export const KNOWN_FAILURES: readonly KnownFailure[] = [
   },
   { seed: 4, profile: 'no-reply', breaks: ['disconnect-hung'], cause: NO_REPLY, reproduces: '3/3' },
   { seed: 4, profile: 'stop-reading', breaks: ['disconnect-hung'], cause: STOP_READING, reproduces: '3/3' },
+  { seed: 68, profile: 'ci', breaks: ['rpc-rejected-without-reason'], cause: RPC_CLOSED_CHANNEL, reproduces: '2/3' },
+  { seed: 27, profile: 'ci', breaks: ['connection-left-open', 'handle-leaked'], cause: SETUP_DROP, reproduces: '3/3' },
+  { seed: 68, profile: 'ci', breaks: ['rpc-rejected-without-reason'], cause: RPC_CLOSED_CHANNEL, reproduces: '2/3' },
+  { seed: 27, profile: 'ci', breaks: ['connection-left-open', 'handle-leaked'], cause: SETUP_DROP, reproduces: '3/3' },
 ];
