@@ -134,6 +134,8 @@ export interface DriverOptions {
   mix: OpMix;
   /** Passed to AsyncRabbitMQ (fast backoff, short timeouts). */
   client?: Partial<AsyncRabbitMQOptions>;
+  /** Body size of ordinary publishes (default: a small JSON object). */
+  bodyBytes?: number;
   /** Keep settled entries (for the end-of-run checks); false folds them into counters (memory runs). */
   keepSettled?: boolean;
   onSettled?: (e: PublishEntry | RpcEntry) => void;
@@ -262,7 +264,8 @@ export class Driver implements ClientView {
     switch (op) {
       case 'publish': {
         const [ex, key] = this.prng.pick(ROUTED);
-        this.publish('routed', ex, key, { n: this.pubSeq }, true);
+        const body = this.o.bodyBytes ? Buffer.alloc(this.o.bodyBytes, 9) : { n: this.pubSeq };
+        this.publish('routed', ex, key, body, true);
         return;
       }
       case 'publishUnroutable':
@@ -552,6 +555,11 @@ export class Driver implements ClientView {
         );
     });
     return out;
+  }
+
+  /** Publishes made so far. */
+  get published(): number {
+    return this.pubSeq;
   }
 
   /** Promises started and not settled. */

@@ -35,6 +35,8 @@ export interface ModelOptions {
   client: ClientView;
   /** Forget each delivery once settled (long memory runs keep only what is live). */
   prune?: boolean;
+  /** Longest a queue gets; older messages are dropped (x-max-length, overflow drop-head). Default: no limit. */
+  maxQueueLength?: number;
   /** Bodies larger than this are refused with 406 (RabbitMQ's max_message_size). */
   maxMessageSize?: number;
   /** Exchanges the user may not publish to (403). */
@@ -933,9 +935,9 @@ export class BrokerModel {
         this.queues.has(n),
       );
       for (const name of queues) {
-        this.queues
-          .get(name)!
-          .ready.push({ exchange: a.exchange, routingKey: a.routingKey, properties: props, body, redelivered: false });
+        const q = this.queues.get(name)!;
+        q.ready.push({ exchange: a.exchange, routingKey: a.routingKey, properties: props, body, redelivered: false });
+        if (this.o.maxQueueLength !== undefined && q.ready.length > this.o.maxQueueLength) q.ready.shift();
       }
       routed = queues.length > 0;
       if (!routed && a.mandatory) {

@@ -28,8 +28,8 @@ export const PROFILES = {
   },
   /** Long memory runs: steady traffic, the faults of `ci` at a lower rate. */
   memory: {
-    steps: 2400,
-    mix: only({ publish: 10, publishUnroutable: 1, consume: 1, stopConsumer: 1, complete: 14, rpc: 3, idle: 1 }),
+    steps: 4000,
+    mix: only({ publish: 20, publishUnroutable: 1, consume: 1, stopConsumer: 1, complete: 14, rpc: 3, idle: 1 }),
     rates: {
       ...NO_FAULTS,
       dropAfter: 0.001,
