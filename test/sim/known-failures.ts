@@ -51,10 +51,11 @@ const STOP_READING =
   'setup is left open).';
 
 const RPC_CLOSED_CHANNEL =
-  'RpcClient.send publishes on the reply channel it got from replyChannel() even when that channel closed in ' +
-  'between (a channel error on it); the engine\'s "cannot basic.publish: channel N is closed" ChannelError (no ' +
-  'reply code) reaches the caller as is (src/client/rpc.ts:180-186, 196-199), instead of a recoverable ' +
-  'RpcConnectionLostError or a retry on the next channel.';
+  'RpcClient passes engine errors about a reply channel that closed under it straight to the caller: send() ' +
+  'publishes on the channel replyChannel() returned even when it closed in between, and open() rejects with ' +
+  'the basic.consume failure of a channel closed while opening (src/client/rpc.ts:180-186, 196-199, 229-239). ' +
+  'The caller gets "cannot basic.publish/consume: channel N is closed" (a ChannelError with no reply code), ' +
+  'not a recoverable RpcConnectionLostError, nor a retry on the next channel.';
 
 export const KNOWN_FAILURES: readonly KnownFailure[] = [
   {
