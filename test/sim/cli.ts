@@ -18,7 +18,7 @@ for (let seed = from; seed < from + count; seed++) {
   );
   if (kinds.length) {
     failed++;
-    if (process.env.SIM_DETAIL === '1') console.log(describeFailure(r, 60));
+    if (process.env.SIM_DETAIL === '1') console.log(describeFailure(r, 60, process.env.SIM_PROFILE ?? 'full'));
   }
 }
 console.log(`${count} seeds, ${failed} failed, ${Date.now() - t0} ms`);

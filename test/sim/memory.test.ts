@@ -27,7 +27,7 @@ describe('seeded fault simulation: memory', () => {
       heapSamplesAt: [1000, 4000],
       bodyBytes: 4096,
     });
-    if (r.violations.length) console.log(describeFailure(r));
+    if (r.violations.length) console.log(describeFailure(r, 80, 'memory'));
     expect(r.violations).toEqual([]);
     const early = r.stats.heapAt1000 as number;
     const late = r.stats.heapAt4000 as number;

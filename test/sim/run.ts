@@ -210,9 +210,9 @@ async function retainedHeap(model: BrokerModel): Promise<number> {
 }
 
 /** A failure report: the seed, how to re-run it, each broken invariant, and the trace's last events. */
-export function describeFailure(r: RunResult, lastEvents = 80): string {
+export function describeFailure(r: RunResult, lastEvents = 80, profile = 'full'): string {
   const lines = [
-    `seed ${r.seed} broke ${new Set(r.violations.map((v) => v.invariant)).size} invariant(s); re-run: SIM_SEED=${r.seed} npm run sim`,
+    `seed ${r.seed} (profile ${profile}) broke ${new Set(r.violations.map((v) => v.invariant)).size} invariant(s); re-run: SIM_PROFILE=${profile} SIM_SEED=${r.seed} npm run sim`,
     ...r.violations.slice(0, 20).map((v) => `  [${v.invariant}] ${v.detail}`),
     r.violations.length > 20 ? `  ... and ${r.violations.length - 20} more` : '',
     `stats: ${JSON.stringify(r.stats)}`,
