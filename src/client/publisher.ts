@@ -236,13 +236,6 @@ export class Publisher implements EntryOwner {
    * answered for: it handles a channel's publishes in order) as suspects, to be written alone.
    */
   private charge(live: Entry[], cause: ChannelError, alone: Entry | null, processedUpTo: number): void {
-    if (alone !== null && live.length === 1 && live[0] === alone) {
-      // It was alone on the channel: proven. Whatever else was suspected goes back to pipelining.
-      this.unproven(alone);
-      this.settle(alone, cause);
-      this.clearSuspects();
-      return;
-    }
     const candidates = live.filter((e) => e.seq > processedUpTo);
     const named = namedCulprits(cause);
     if (named !== undefined) {
@@ -256,6 +249,16 @@ export class Publisher implements EntryOwner {
         }
         return;
       }
+    }
+    if (alone !== null && live.length === 1 && live[0] === alone && alone.suspect) {
+      // Suspected by an earlier close, then alone on the channel when it closed again: proven. Whatever
+      // else was suspected goes back to pipelining. One close while alone is not enough: the channel may
+      // have closed for a reason of its own (a queue's crash reported on it), and a message sent alone only
+      // because its exchange was new would be charged for it.
+      this.unproven(alone);
+      this.settle(alone, cause);
+      this.clearSuspects();
+      return;
     }
     // Not proof enough even when only one message is left: it goes out alone and shows itself.
     for (const e of candidates.length > 0 ? candidates : live) this.markSuspect(e);

@@ -1,10 +1,10 @@
 /**
- * Seeds that break an invariant on today's main, with the invariant and the likely cause. They are NOT in
- * the CI set yet: the fixes are being made on other branches. Once a fix lands, move its seeds into CI
- * (`SIM_SET=known npm run sim` runs them all and passes only when every one passes; `npx tsx
- * test/sim/repro.ts` re-runs each 3 times and prints how often it still fails).
+ * Every seed that once broke an invariant, with the invariant and the cause that was fixed. `npm run sim`
+ * runs each as a regression case beside the CI seeds (`SIM_SET=known npm run sim` runs only these;
+ * `npx tsx test/sim/repro.ts` re-runs each 3 times and prints how often it fails).
  *
- * Each uses a small targeted profile (profiles.ts) with few steps, so its trace is short.
+ * Most use a small targeted profile (profiles.ts) with few steps, so a trace stays short. Line numbers in
+ * the causes are those of the code the seed failed on.
  */
 import type { ProfileName } from './profiles.js';
 import type { InvariantName } from './state.js';
@@ -57,6 +57,15 @@ const RPC_CLOSED_CHANNEL =
   'The caller gets "cannot basic.publish/consume: channel N is closed" (a ChannelError with no reply code), ' +
   'not a recoverable RpcConnectionLostError, nor a retry on the next channel.';
 
+const RPC_DISCONNECT =
+  'RpcClient.detach wrapped the ClientClosedError of a disconnect() into RpcConnectionLostError, so calls pending ' +
+  'when the user disconnected were reported as a lost connection the model never saw (src/client/rpc/client.ts detach).';
+const GIVEN_UP_CLOSE =
+  'A setup attempt given up on (disconnect() during setup, a broker that stopped reading) closed its connection ' +
+  'with a deadline of its own (SETUP_CLOSE_MS) after shutdown had stopped tracking it: disconnect() resolved ' +
+  'while that close, its socket and timers, and the connect() promise waiting on it were still pending ' +
+  '(src/client/session/session.ts shutdown).';
+
 export const KNOWN_FAILURES: readonly KnownFailure[] = [
   {
     seed: 1,
@@ -106,5 +115,43 @@ export const KNOWN_FAILURES: readonly KnownFailure[] = [
   { seed: 4, profile: 'no-reply', breaks: ['disconnect-hung'], cause: NO_REPLY, reproduces: '3/3' },
   { seed: 4, profile: 'stop-reading', breaks: ['disconnect-hung'], cause: STOP_READING, reproduces: '3/3' },
   { seed: 68, profile: 'ci', breaks: ['rpc-rejected-without-reason'], cause: RPC_CLOSED_CHANNEL, reproduces: '5/6' },
-  { seed: 27, profile: 'ci', breaks: ['connection-left-open', 'handle-leaked'], cause: SETUP_DROP, reproduces: '3/3' },
+  // Seed 27 broke connection-left-open on 2875625; after the session rewrite it broke
+  // rpc-rejected-without-reason instead (RPC_DISCONNECT): both are kept by this one seed.
+  {
+    seed: 27,
+    profile: 'ci',
+    breaks: ['connection-left-open', 'handle-leaked', 'rpc-rejected-without-reason'],
+    cause: `${SETUP_DROP} Later: ${RPC_DISCONNECT}`,
+    reproduces: '3/3',
+  },
+  // Found on the merged rewrite (session state machine, engine close deadline), profile `full`.
+  {
+    seed: 12,
+    profile: 'full',
+    breaks: ['promise-pending', 'connection-left-open', 'handle-leaked'],
+    cause: GIVEN_UP_CLOSE,
+    reproduces: '3/3',
+  },
+  {
+    seed: 17,
+    profile: 'full',
+    breaks: ['promise-pending', 'connection-left-open'],
+    cause: GIVEN_UP_CLOSE,
+    reproduces: '3/3',
+  },
+  { seed: 23, profile: 'full', breaks: ['promise-pending'], cause: GIVEN_UP_CLOSE, reproduces: '3/3' },
+  {
+    seed: 28,
+    profile: 'full',
+    breaks: ['promise-pending', 'connection-left-open', 'handle-leaked'],
+    cause: GIVEN_UP_CLOSE,
+    reproduces: '3/3',
+  },
+  {
+    seed: 32,
+    profile: 'full',
+    breaks: ['promise-pending', 'connection-left-open', 'handle-leaked'],
+    cause: GIVEN_UP_CLOSE,
+    reproduces: '3/3',
+  },
 ];

@@ -382,7 +382,9 @@ export class BrokerModel {
           if (conn.state !== 'open') return;
           this.log(`${conn.label} -> connection.unblocked`);
           conn.wire.sendMethod(0, 'connection.unblocked', {});
-          if (!conn.stopped) conn.wire.resumeReading();
+          // A connection that stopped reading meanwhile still reads (and drops) frames, so that the client's
+          // own hang-up is seen: left paused, the model would never see it close.
+          conn.wire.resumeReading();
         });
         return;
       }

@@ -2,10 +2,11 @@
  * The seeded fault simulation: the real client against the broker model with faults injected; each run
  * checked against the invariants (see run.ts, invariants.ts, model.ts).
  *
- * - `npm run sim`: the fixed CI seeds (seeds.ts, profile `ci`).
+ * - `npm run sim`: the fixed CI seeds (seeds.ts, profile `ci`) and every seed that once found a defect
+ *   (known-failures.ts), each a regression case.
  * - `SIM_SEEDS=N npm run sim`: seeds 1..N (profile `SIM_PROFILE`, default `full`); every failure reported.
  * - `SIM_SEED=k npm run sim`: one seed, every event printed as it happens.
- * - `SIM_SET=known npm run sim`: the known failures (known-failures.ts); passes once all are fixed.
+ * - `SIM_SET=known npm run sim`: only the regression seeds (known-failures.ts).
  */
 import { describe, expect, it } from 'vitest';
 import { trackUnhandledRejections } from '../helpers/guards.js';
@@ -59,6 +60,16 @@ describe('seeded fault simulation', () => {
       count > 0
         ? Array.from({ length: count }, (_, i) => ({ seed: i + 1, profile: profileName }))
         : CI_SEEDS.map((seed) => ({ seed, profile: 'ci' as ProfileName }));
+    if (count === 0) {
+      // Every defect the simulation found, kept as a regression case: its seed and profile replay it.
+      for (const k of KNOWN_FAILURES) {
+        it(`regression: seed ${k.seed} (profile ${k.profile}) keeps ${k.breaks.join(', ')}`, async () => {
+          const failures = await runAll([{ seed: k.seed, profile: k.profile }]);
+          for (const f of failures) console.log(`${f}\nfound as: ${k.cause}`);
+          expect(failures.map((f) => f.split('\n')[0])).toEqual([]);
+        });
+      }
+    }
     it(`${seeds.length} seeds keep every invariant`, async () => {
       expect(seeds.length).toBeGreaterThan(0);
       const failures = await runAll(seeds);

@@ -64,6 +64,8 @@ interface Pending {
   expiration: string | undefined;
   headers: FieldTable | undefined;
   resends: number;
+  /** Incremented by every dispatch: a failed send acts only if no later dispatch (or settle) took over. */
+  dispatches: number;
 }
 
 /** The caller side of RPC for one client: a reply channel per generation and the pending calls. @internal */
@@ -132,6 +134,7 @@ export class RpcClient {
         expiration,
         headers: options.headers,
         resends: 0,
+        dispatches: 0,
         timer: setTimeout(() => {
           if (this.pending.get(id) !== entry) return;
           this.pending.delete(id);
@@ -144,28 +147,55 @@ export class RpcClient {
   }
 
   private dispatch(id: string, entry: Pending): void {
-    this.send(id, entry).catch((err: unknown) =>
-      this.settle(
-        id,
-        entry,
-        err instanceof ConnectionError ? new RpcConnectionLostError(entry.routingKey, err) : (err as Error),
-      ),
-    );
+    const attempt = ++entry.dispatches;
+    this.send(id, entry).catch((err: unknown) => {
+      // The reply channel's close may have re-dispatched or settled this call already.
+      if (this.pending.get(id) !== entry || entry.dispatches !== attempt) return;
+      if (err instanceof ReplyPathLost) {
+        if (entry.resends < MAX_RESENDS) {
+          entry.resends++;
+          entry.channel = undefined;
+          this.dispatch(id, entry);
+        } else {
+          this.settle(id, entry, new RpcConnectionLostError(entry.routingKey, err.cause));
+        }
+        return;
+      }
+      this.settle(id, entry, err as Error);
+    });
   }
 
+  /**
+   * Publishes the request on the reply channel. A channel that closed under it (while opening, or before
+   * the publish was written) is nobody's fault: that rejects with {@link ReplyPathLost}, and the call is
+   * sent again on the next one. What the publish itself refuses (a header it cannot encode) is final.
+   */
   private async send(id: string, entry: Pending): Promise<void> {
-    const ch = await this.replyChannel();
+    let ch: Channel;
+    try {
+      ch = await this.replyChannel();
+    } catch (err) {
+      if (err instanceof ClientClosedError) throw err;
+      throw new ReplyPathLost(err);
+    }
     if (this.pending.get(id) !== entry) return; // timed out while waiting for the channel
+    if (!ch.isOpen) throw new ReplyPathLost(new ConnectionError('the rpc reply channel closed'));
     entry.channel = ch;
-    await ch.basicPublish({ exchange: entry.exchange, routingKey: entry.routingKey, mandatory: true }, entry.body, {
-      replyTo: DIRECT_REPLY_TO,
-      correlationId: id,
-      contentType: entry.contentType,
-      headers: entry.headers,
-      expiration: entry.expiration,
-      deliveryMode: 1,
-      timestamp: new Date(),
-    });
+    try {
+      await ch.basicPublish({ exchange: entry.exchange, routingKey: entry.routingKey, mandatory: true }, entry.body, {
+        replyTo: DIRECT_REPLY_TO,
+        correlationId: id,
+        contentType: entry.contentType,
+        headers: entry.headers,
+        expiration: entry.expiration,
+        deliveryMode: 1,
+        timestamp: new Date(),
+      });
+    } catch (err) {
+      const closedUnder =
+        err instanceof ConnectionError || (err instanceof ChannelError && err.replyCode === undefined);
+      throw closedUnder ? new ReplyPathLost(err) : err;
+    }
   }
 
   /** The reply channel of the current generation, opened (consuming the reply-to pseudo-queue) on demand. */
@@ -293,9 +323,17 @@ export class RpcClient {
     this.gen = 0;
     this.channel = undefined;
     this.conn = undefined;
+    // disconnect() ending the session is not a lost connection: those calls end as the client closing.
+    const closing = err instanceof ClientClosedError;
     for (const [id, entry] of this.pending) {
       if (entry.channel !== undefined && (entry.channel === ch || !entry.channel.isOpen)) {
-        this.settle(id, entry, new RpcConnectionLostError(entry.routingKey, err));
+        this.settle(
+          id,
+          entry,
+          closing
+            ? new ClientClosedError('rpc: disconnect() was called before the reply arrived', err)
+            : new RpcConnectionLostError(entry.routingKey, err),
+        );
       }
     }
   }
@@ -359,4 +397,11 @@ export function rpc<R = unknown>(
 /** How many {@link rpc} calls of this client are waiting for their reply (0 when none was ever made). */
 export function rpcPending(mq: RpcHost): number {
   return clients.get(mq.session)?.pendingCount ?? 0;
+}
+
+/** The reply channel closed under a call before its request was written: send it again. */
+class ReplyPathLost extends Error {
+  constructor(override readonly cause: unknown) {
+    super('the rpc reply channel closed before the request was written');
+  }
 }

@@ -110,6 +110,8 @@ export class ClientSession implements Session {
   private live: Generation | undefined;
   /** The generation being set up, if any. */
   private pending: Generation | undefined;
+  /** Every connection this session opened that has not closed yet, set up or given up on. */
+  private readonly opened = new Set<Connection>();
   private names: string[] = [];
   /** Every participant, with the generation it is attached to (0: none). */
   private readonly members = new Map<Participant, number>();
@@ -314,6 +316,8 @@ export class ClientSession implements Session {
       ...(this.options.frameMax ? { frameMax: this.options.frameMax } : {}),
       signal,
     });
+    this.opened.add(conn);
+    conn.once('close', () => this.opened.delete(conn));
     const gen = ++this.gen;
     const attempt: Generation = { conn, gen };
     this.pending = attempt;
@@ -501,10 +505,12 @@ export class ClientSession implements Session {
     clearTimeout(this.blockedTimer);
     this.blockedTimer = undefined;
     this.live = undefined;
-    if (live !== undefined) {
-      this.detachAll(live.gen, new ClientClosedError('disconnected'));
-      await closeBy(live.conn, deadline);
-    }
+    if (live !== undefined) this.detachAll(live.gen, new ClientClosedError('disconnected'));
+    // The live connection, and any attempt still closing after it was given up on (a broker that stopped
+    // reading holds its close-ok back): all closed by the same deadline, the socket dropped at it.
+    await Promise.all([...this.opened].map((conn) => closeBy(conn, deadline)));
+    // With every connection gone, the connect loop ends at once: connect() settles before disconnect() does.
+    await within(this.loop, Math.max(left(deadline), 100));
     this.move('closed');
     this.events.emit('disconnected', undefined);
   }
