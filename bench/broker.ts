@@ -23,7 +23,7 @@ export class WarrenAdmin implements BrokerAdmin {
 
   async declare(queue: string, args: Record<string, number | string> = {}): Promise<void> {
     const ch = await this.ch();
-    await ch.queueDeclare({ queue, durable: false, exclusive: false, autoDelete: false, arguments: args });
+    await ch.queueDeclare({ queue, durable: true, exclusive: false, autoDelete: false, arguments: args });
   }
 
   async fill(queue: string, n: number, body: Buffer): Promise<void> {

@@ -2,6 +2,7 @@
 import type { BenchConfig } from './config.js';
 import { MiB, median } from './measure.js';
 import type { MemorySample, RunResult } from './scenarios/types.js';
+import type { TargetResult } from './targets.js';
 
 /** One worker run, as recorded (and written to the JSON file). */
 export interface RunRecord {
@@ -271,4 +272,19 @@ export function formatMemory(memory: MemorySummary[], config: BenchConfig, maxLe
     );
   });
   return `${title}\n\n${table(['messages', ...memory.map((m) => m.client)], rows)}\n\n${verdicts.join('\n')}`;
+}
+
+export function formatTargets(results: TargetResult[]): string {
+  if (results.length === 0) return '';
+  const unit = (r: TargetResult, v: number) =>
+    r.metric === 'rate' ? `${int(v)} msg/s` : r.metric === 'wall' ? `${fixed(v, 1)} µs/msg wall` : `${fixed(v, 1)} µs/msg CPU`;
+  const rows = results.map((r) => [
+    r.what,
+    `${r.subject.client} ${r.subject.scenario}: ${unit(r, r.subjectValue)}`,
+    `${r.reference.client} ${r.reference.scenario}: ${unit(r, r.referenceValue)}`,
+    `${fixed(r.ratio)}×`,
+    r.metric === 'rate' ? `≥ ${r.min}×` : `≤ ${r.max}×`,
+    r.holds ? 'holds' : 'MISSED',
+  ]);
+  return `## targets (ratios within this run)\n\n${table(['target', 'subject', 'reference', 'ratio', 'target', 'result'], rows)}`;
 }

@@ -42,6 +42,7 @@ import {
   formatMemory,
   formatRatios,
   formatRuns,
+  formatTargets,
   formatThroughput,
   type RunRecord,
   summarizeMemory,
@@ -50,6 +51,7 @@ import {
 import { SCENARIOS } from './scenarios/index.js';
 import { MAX_LENGTH } from './scenarios/memory.js';
 import type { RunResult, Scenario } from './scenarios/types.js';
+import { evaluateTargets } from './targets.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const WORKER = fileURLToPath(new URL('./worker.ts', import.meta.url));
@@ -236,6 +238,7 @@ async function main(): Promise<void> {
   const summary = summarizeThroughput(records, names, throughputScenarios);
   const targeted = new Set(subjects.filter((c) => CLIENTS[c]!.targeted));
   const ratios = computeRatios(summary, subjects, peers, throughputScenarios, targeted);
+  const targets = evaluateTargets(summary);
   const memory = summarizeMemory(records.filter((r) => SCENARIOS[r.scenario]?.section === 'memory'));
 
   const sections: string[] = [
@@ -246,6 +249,8 @@ async function main(): Promise<void> {
     const runs = formatRuns(summary, names, throughputScenarios);
     if (runs) sections.push(runs);
     sections.push(formatRatios(ratios));
+    const met = formatTargets(targets);
+    if (met) sections.push(met);
   }
   if (jobs.some((j) => j.scenario.section === 'memory')) sections.push(formatMemory(memory, config, MAX_LENGTH));
   const failed = records.filter((r) => r.error || r.problem);
@@ -268,6 +273,7 @@ async function main(): Promise<void> {
     config: { ...config, url: config.url.replace(/\/\/[^@/]*@/, '//***@') },
     throughput: summary,
     ratios,
+    targets,
     memory,
     runs: records,
   };

@@ -10,4 +10,6 @@ export const CLIENTS: Record<string, ClientEntry> = {
   cloudamqp: { role: 'peer', load: () => import('./cloudamqp.js') },
   'rabbitmq-client': { role: 'peer', load: () => import('./rabbitmq-client.js') },
   'warren-mq': { role: 'subject', load: () => import('./warren-mq.js') },
+  'warren-sync': { role: 'subject', load: () => import('./warren-sync.js') },
+  pika: { role: 'peer', load: () => import('./pika.js') },
 };

@@ -6,6 +6,7 @@ import { AsyncRabbitMQ } from '../../src/client/async-rabbitmq.js';
 import type { ClientAdapter } from './types.js';
 
 const warrenMq: ClientAdapter = {
+  publishMany: true,
   async openPublisher({ url, queue }, { onConfirm, onError }) {
     const mq = new AsyncRabbitMQ({}, { urls: url, publish: { maxBufferedMessages: 100_000 } });
     mq.on('error', onError);
@@ -13,6 +14,21 @@ const warrenMq: ClientAdapter = {
     return {
       publish(body) {
         mq.publishMessage(queue, body, { mandatory: false }).then(onConfirm, onError);
+      },
+      close: () => mq.disconnect(),
+    };
+  },
+
+  // Awaiting each publishMessage before the next: the async twin of SyncRabbitMQ.publishMessage.
+  async openBlockingPublisher({ url, queue, exchange }) {
+    const mq = new AsyncRabbitMQ({}, { urls: url });
+    await mq.connect();
+    const options = exchange ? { exchange } : {};
+    return {
+      publish: (body) => mq.publishMessage(queue, body, options),
+      // The async equivalent of SyncRabbitMQ.publishMany: all at once, awaited together.
+      publishMany: async (bodies) => {
+        await Promise.all(bodies.map((body) => mq.publishMessage(queue, body, options)));
       },
       close: () => mq.disconnect(),
     };

@@ -1,3 +1,5 @@
+import blockingMany from './blocking-many.js';
+import blockingPublish from './blocking-publish.js';
 import consume from './consume.js';
 import memory from './memory.js';
 import publish from './publish.js';
@@ -10,5 +12,7 @@ import type { Scenario } from './types.js';
 export const SCENARIOS: Record<string, Scenario> = {
   publish,
   consume,
+  'blocking-publish': blockingPublish,
+  'blocking-many': blockingMany,
   memory,
 };

@@ -4,7 +4,7 @@ import type { Measurement } from '../measure.js';
 
 /** Broker-side set-up and checks, done by the orchestrator with warren (never measured). */
 export interface BrokerAdmin {
-  /** Declares a fresh non-durable queue. */
+  /** Declares a fresh durable queue (RabbitMQ 4.3 refuses transient non-exclusive ones); deleted after the run. */
   declare(queue: string, args?: Record<string, number | string>): Promise<void>;
   /** Publishes `n` persistent messages of `body` into `queue`, with confirms. */
   fill(queue: string, n: number, body: Buffer): Promise<void>;

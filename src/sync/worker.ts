@@ -1,6 +1,7 @@
 /**
- * The worker thread behind {@link SyncRabbitMQ}: runs an AsyncRabbitMQ and answers one request at a time.
- * The caller blocks on `signal` (Atomics.wait) until the answer is posted on `replies`.
+ * The worker thread behind {@link SyncRabbitMQ}: runs an AsyncRabbitMQ and answers its requests. They
+ * arrive in shared memory (see mailbox.ts), waking this thread through Atomics.waitAsync; the answer is
+ * written back there and the blocked caller woken with Atomics.notify.
  */
 import { type MessagePort, parentPort, workerData } from 'node:worker_threads';
 import { AsyncRabbitMQ, type AsyncRabbitMQOptions } from '../client/async-rabbitmq.js';
@@ -9,24 +10,21 @@ import type { Logger } from '../client/settings.js';
 import type { BasicConsumeOptions, Channel } from '../connection/channel.js';
 import { WarrenError } from '../protocol/errors.js';
 import { DeliveryBuffer } from './delivery-buffer.js';
-import {
-  revive,
-  type SyncLogRecord,
-  type SyncRequest,
-  type SyncResponse,
-  serializeError,
-  toThread,
-} from './messages.js';
+import { type ManyMessage, WorkerMailbox } from './mailbox.js';
+import { revive, type SerializedError, type SyncLogRecord, serializeError, toThread } from './messages.js';
 
 interface WorkerInit {
   config: RabbitMQConfig;
   options: AsyncRabbitMQOptions;
   replies: MessagePort;
+  requests: MessagePort;
   logs: MessagePort;
   signal: Int32Array;
+  requestArea: SharedArrayBuffer;
+  replyArea: SharedArrayBuffer;
 }
 
-const { config, options, replies, logs, signal } = workerData as WorkerInit;
+const { config, options, replies, requests, logs, signal, requestArea, replyArea } = workerData as WorkerInit;
 
 const forward =
   (level: SyncLogRecord['level']) =>
@@ -190,6 +188,19 @@ async function handle(op: string, args: unknown[]): Promise<unknown> {
       const [routingKey, message, publishOptions] = args as Parameters<AsyncRabbitMQ['publishMessage']>;
       return mq.publishMessage(routingKey, message, publishOptions);
     }
+    case 'publishMany': {
+      // All published at once (confirms pipelined); each outcome reported by index, none dropped.
+      const [messages] = args as [ManyMessage[]];
+      const settled = await Promise.allSettled(
+        messages.map((m) => mq.publishMessage(m.routingKey, m.message, m.options)),
+      );
+      const failures: { index: number; error: SerializedError }[] = [];
+      for (let i = 0; i < settled.length; i++) {
+        const s = settled[i]!;
+        if (s.status === 'rejected') failures.push({ index: i, error: serializeError(s.reason) });
+      }
+      return failures.length ? { failures } : undefined;
+    }
     case 'status':
       return {
         isConnected: mq.isConnected,
@@ -232,16 +243,13 @@ async function handle(op: string, args: unknown[]): Promise<unknown> {
   }
 }
 
-parentPort!.on('message', (req: SyncRequest) => {
-  const answer = (response: SyncResponse) => {
-    replies.postMessage(response);
-    Atomics.store(signal, 0, 1);
-    Atomics.notify(signal, 0);
-  };
-  Promise.resolve()
-    .then(() => handle(req.op, revive(req.args) as unknown[]))
-    .then(
-      (value) => answer({ id: req.id, ok: true, value: toThread(value) }),
-      (err: unknown) => answer({ id: req.id, ok: false, error: serializeError(err) }),
-    );
+const mailbox = new WorkerMailbox(signal, requestArea, replyArea, requests, replies, ({ id, op, args }) => {
+  handle(op, args).then(
+    (value) => mailbox.answer(id, value === undefined ? undefined : toThread(value)),
+    (err: unknown) => mailbox.fail(id, serializeError(err)),
+  );
 });
+mailbox.start();
+// Requests come through shared memory, which does not keep a thread alive: this listener does (until
+// the caller terminates the worker).
+parentPort!.on('message', () => {});
