@@ -277,7 +277,11 @@ export function formatMemory(memory: MemorySummary[], config: BenchConfig, maxLe
 export function formatTargets(results: TargetResult[]): string {
   if (results.length === 0) return '';
   const unit = (r: TargetResult, v: number) =>
-    r.metric === 'rate' ? `${int(v)} msg/s` : r.metric === 'wall' ? `${fixed(v, 1)} µs/msg wall` : `${fixed(v, 1)} µs/msg CPU`;
+    r.metric === 'rate'
+      ? `${int(v)} msg/s`
+      : r.metric === 'wall'
+        ? `${fixed(v, 1)} µs/msg wall`
+        : `${fixed(v, 1)} µs/msg CPU`;
   const rows = results.map((r) => [
     r.what,
     `${r.subject.client} ${r.subject.scenario}: ${unit(r, r.subjectValue)}`,

@@ -15,14 +15,19 @@ const pika: ClientAdapter = {
     scenarios: ['blocking-publish'],
     run(_scenario, { url, queue, n, bodySize }) {
       return new Promise<ExternalRun>((resolve, reject) => {
-        execFile(PYTHON, [SCRIPT, url, queue, String(n), String(bodySize)], { timeout: 600_000 }, (err, stdout, stderr) => {
-          if (err) return reject(new Error(`pika run failed: ${err.message}\n${stderr}`));
-          try {
-            resolve(JSON.parse(stdout.trim().split('\n').at(-1)!) as ExternalRun);
-          } catch {
-            reject(new Error(`pika printed no result: ${stdout}\n${stderr}`));
-          }
-        });
+        execFile(
+          PYTHON,
+          [SCRIPT, url, queue, String(n), String(bodySize)],
+          { timeout: 600_000 },
+          (err, stdout, stderr) => {
+            if (err) return reject(new Error(`pika run failed: ${err.message}\n${stderr}`));
+            try {
+              resolve(JSON.parse(stdout.trim().split('\n').at(-1)!) as ExternalRun);
+            } catch {
+              reject(new Error(`pika printed no result: ${stdout}\n${stderr}`));
+            }
+          },
+        );
       });
     },
   },

@@ -12,8 +12,9 @@
  * An area that is too small for a request or reply is replaced by a larger SharedArrayBuffer, handed
  * over on a MessagePort that the reader drains synchronously (receiveMessageOnPort) before it reads.
  */
-import { type MessagePort, receiveMessageOnPort } from 'node:worker_threads';
+
 import { deserialize, serialize } from 'node:v8';
+import { type MessagePort, receiveMessageOnPort } from 'node:worker_threads';
 import type { MessageBody, PublishMessageOptions } from '../client/message.js';
 import { revive, toThread } from './messages.js';
 
@@ -140,7 +141,8 @@ function prepare(routingKey: unknown, message: unknown, options: PublishMessageO
     return undefined;
   }
   const optKind = optionsKind(options);
-  const opt = optKind === OPT_JSON ? JSON.stringify(options) : optKind === OPT_V8 ? serialize(toThread(options)) : undefined;
+  const opt =
+    optKind === OPT_JSON ? JSON.stringify(options) : optKind === OPT_V8 ? serialize(toThread(options)) : undefined;
   return {
     rk: routingKey,
     rkBytes: Buffer.byteLength(routingKey),
@@ -256,12 +258,10 @@ export class CallerMailbox {
       if (left <= 0) return false;
       Atomics.wait(h, REQ_TAKEN, taken, Math.min(left, 100));
     }
-    let len: number;
-    if (op === 'publishMessage' && (len = this.tryPublish(id, args)) > 0) {
-      // written
-    } else if (op === 'publishMany' && (len = this.tryMany(id, args[0] as ManyMessage[])) > 0) {
-      // written
-    } else {
+    let len = op === 'publishMessage' ? this.tryPublish(id, args) : 0;
+    if (op === 'publishMany') len = this.tryMany(id, args[0] as ManyMessage[]);
+    if (len === 0) {
+      // Not a publish, or one the binary format does not carry as is.
       const bytes = serialize(toThread([op, args]));
       const area = this.room(5 + bytes.byteLength);
       area.buf[0] = REQ_GENERIC;
@@ -405,7 +405,9 @@ export class WorkerMailbox {
   private decode(): DecodedRequest {
     const gen = Atomics.load(this.header, REQ_GEN);
     while (this.reqGen !== gen) {
-      const got = receiveMessageOnPort(this.fromCaller)?.message as { area: SharedArrayBuffer; gen: number } | undefined;
+      const got = receiveMessageOnPort(this.fromCaller)?.message as
+        | { area: SharedArrayBuffer; gen: number }
+        | undefined;
       if (!got) break;
       this.req = new Area(got.area);
       this.reqGen = got.gen;

@@ -205,7 +205,9 @@ export class SyncRabbitMQ {
    */
   publishMany(messages: readonly ManyMessage[]): void {
     if (!Array.isArray(messages)) {
-      throw new InvalidMessageError(`publishMany needs an array of messages, got ${messages === null ? 'null' : typeof messages}`);
+      throw new InvalidMessageError(
+        `publishMany needs an array of messages, got ${messages === null ? 'null' : typeof messages}`,
+      );
     }
     for (let i = 0; i < messages.length; i++) {
       const m = messages[i];
@@ -214,7 +216,9 @@ export class SyncRabbitMQ {
       }
     }
     if (messages.length === 0) return;
-    const outcome = this.call('publishMany', messages) as { failures: { index: number; error: SerializedError }[] } | undefined;
+    const outcome = this.call('publishMany', messages) as
+      | { failures: { index: number; error: SerializedError }[] }
+      | undefined;
     if (outcome) {
       throw new PublishManyError(
         outcome.failures.map((f) => ({ index: f.index, error: deserializeError(f.error) })),

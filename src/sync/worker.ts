@@ -131,6 +131,59 @@ function track(id: number, ch: Channel): void {
   });
 }
 
+/** A channel of the current connection for passive exchange checks (a failed check closes it). */
+let checkChannel: Promise<Channel> | undefined;
+let checkConnection: unknown;
+
+/**
+ * Why `exchange` cannot take messages (a ChannelError 404), or undefined when it exists or the check
+ * itself could not be made (then the publish reports what happens).
+ */
+async function missingExchange(mq: AsyncRabbitMQ, exchange: string): Promise<unknown> {
+  const conn = mq.connection;
+  if (!conn?.isOpen) return undefined;
+  try {
+    let ch = await checkChannel;
+    if (!ch?.isOpen || checkConnection !== conn) {
+      checkConnection = conn;
+      checkChannel = conn.createChannel();
+      ch = await checkChannel;
+    }
+    await ch.exchangeDeclare({ exchange, passive: true });
+    return undefined;
+  } catch (err) {
+    checkChannel = undefined;
+    return err instanceof WarrenError && err.replyCode === 404 ? err : undefined;
+  }
+}
+
+/**
+ * Publishes all messages at once (confirms pipelined) and reports each failure by index. Exchanges other
+ * than the default are checked first (passively): a publish to a missing exchange would close the
+ * publish channel, and the messages in flight with it would be published again (at-least-once), so
+ * such messages fail alone, unsent, and the others go out once.
+ */
+async function publishMany(mq: AsyncRabbitMQ, messages: ManyMessage[]) {
+  const missing = new Map<string, unknown>();
+  for (const m of messages) {
+    const exchange = m.options?.exchange;
+    if (!exchange || missing.has(exchange)) continue;
+    missing.set(exchange, await missingExchange(mq, exchange));
+  }
+  const settled = await Promise.allSettled(
+    messages.map((m) => {
+      const why = m.options?.exchange ? missing.get(m.options.exchange) : undefined;
+      return why === undefined ? mq.publishMessage(m.routingKey, m.message, m.options) : Promise.reject(why);
+    }),
+  );
+  const failures: { index: number; error: SerializedError }[] = [];
+  for (let i = 0; i < settled.length; i++) {
+    const s = settled[i]!;
+    if (s.status === 'rejected') failures.push({ index: i, error: serializeError(s.reason) });
+  }
+  return failures.length ? { failures } : undefined;
+}
+
 /** Channel methods the blocking facade may call. */
 const CHANNEL_METHODS = new Set([
   'exchangeDeclare',
@@ -189,17 +242,8 @@ async function handle(op: string, args: unknown[]): Promise<unknown> {
       return mq.publishMessage(routingKey, message, publishOptions);
     }
     case 'publishMany': {
-      // All published at once (confirms pipelined); each outcome reported by index, none dropped.
       const [messages] = args as [ManyMessage[]];
-      const settled = await Promise.allSettled(
-        messages.map((m) => mq.publishMessage(m.routingKey, m.message, m.options)),
-      );
-      const failures: { index: number; error: SerializedError }[] = [];
-      for (let i = 0; i < settled.length; i++) {
-        const s = settled[i]!;
-        if (s.status === 'rejected') failures.push({ index: i, error: serializeError(s.reason) });
-      }
-      return failures.length ? { failures } : undefined;
+      return publishMany(mq, messages);
     }
     case 'status':
       return {
