@@ -39,6 +39,8 @@ import type { ClientAdapter } from './clients/types.js';
 import { type BenchConfig, ERROR_MARK, loadConfig, RESULT_MARK } from './config.js';
 import {
   computeRatios,
+  formatBytes,
+  formatLatency,
   formatMemory,
   formatRatios,
   formatRuns,
@@ -223,6 +225,7 @@ async function main(): Promise<void> {
       record.error = (err as Error).message;
       log(`${label}: FAILED — ${record.error}`);
     } finally {
+      await job.scenario.cleanup?.(admin, queue);
       await admin.delete(queue);
       current = undefined;
     }
@@ -237,7 +240,8 @@ async function main(): Promise<void> {
   const peers = names.filter((c) => CLIENTS[c]!.role === 'peer');
   const summary = summarizeThroughput(records, names, throughputScenarios);
   const targeted = new Set(subjects.filter((c) => CLIENTS[c]!.targeted));
-  const ratios = computeRatios(summary, subjects, peers, throughputScenarios, targeted);
+  const informational = new Set(throughputScenarios.filter((s) => SCENARIOS[s]!.informational));
+  const ratios = computeRatios(summary, subjects, peers, throughputScenarios, targeted, informational);
   const targets = evaluateTargets(summary);
   const memory = summarizeMemory(records.filter((r) => SCENARIOS[r.scenario]?.section === 'memory'));
 
@@ -248,6 +252,10 @@ async function main(): Promise<void> {
     sections.push(formatThroughput(summary, records, names, throughputScenarios, config));
     const runs = formatRuns(summary, names, throughputScenarios);
     if (runs) sections.push(runs);
+    const bytes = formatBytes(summary, names, throughputScenarios, (s) => SCENARIOS[s]!.bytesPerMessage?.(config));
+    if (bytes) sections.push(bytes);
+    const latency = formatLatency(summary, names, throughputScenarios);
+    if (latency) sections.push(latency);
     sections.push(formatRatios(ratios));
     const met = formatTargets(targets);
     if (met) sections.push(met);

@@ -77,10 +77,10 @@ export interface ConsumerOptions {
 export interface ClientAdapter {
   openPublisher?(options: PublisherOptions, handlers: ConfirmHandlers): Promise<BenchPublisher>;
   openConsumer?(options: ConsumerOptions, handlers: DeliveryHandlers): Promise<BenchConsumer>;
-  /** `channels` publishers, each on its own channel of ONE connection; they share the handlers. */
+  /** `channels` publishers, each on its own channel of ONE connection, publisher i reporting to handlers[i]. */
   openChannelPublishers?(
     options: PublisherOptions & { channels: number },
-    handlers: ConfirmHandlers,
+    handlers: ConfirmHandlers[],
   ): Promise<{ publishers: BenchPublisher[]; close(): Promise<void> }>;
   openBlockingPublisher?(options: PublisherOptions): Promise<BlockingPublisher>;
   /** Its blocking publisher implements `publishMany`. */

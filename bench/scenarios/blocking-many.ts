@@ -11,6 +11,8 @@ export const BATCH = 1000;
 
 const blockingMany: Scenario = {
   section: 'throughput',
+  // Judged by bench/targets.ts (vs pika and the awaited async client), not by the generic peer ratios.
+  informational: true,
   label: `blocking publishMany ×${BATCH}`,
   messages: (config) => Math.max(BATCH, Math.ceil(config.n / BATCH) * BATCH),
   runs: (config) => config.repeat,

@@ -13,6 +13,8 @@ export const WARM_UP = 50;
 
 const blockingPublish: Scenario = {
   section: 'throughput',
+  // Judged by bench/targets.ts (vs pika and the awaited async client), not by the generic peer ratios.
+  informational: true,
   label: 'blocking publish',
   messages: (config) => config.n,
   runs: (config) => config.repeat,
