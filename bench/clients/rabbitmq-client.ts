@@ -58,9 +58,12 @@ const adapter: ClientAdapter = {
   async openRpc({ url, queue }) {
     const conn = new Connection({ url, retryLow: 100, retryHigh: 200, connectionTimeout: 10_000 });
     await conn.onConnect(10_000);
-    const server = conn.createConsumer({ queue, qos: { prefetchCount: 100 } }, async (msg, reply) => {
-      await reply(msg.body);
-    });
+    const server = conn.createConsumer(
+      { queue, queueOptions: { durable: true }, qos: { prefetchCount: 100 } },
+      async (msg, reply) => {
+        await reply(msg.body);
+      },
+    );
     await new Promise<void>((resolve, reject) => {
       server.once('ready', () => resolve());
       server.once('error', reject);
