@@ -10,6 +10,12 @@
  *   BENCH_N=100000         messages per throughput run       BENCH_REPEAT=3      runs per (client, scenario)
  *   BENCH_RSS_N=1000000    messages in the memory section    BENCH_RSS_EVERY     RSS sample interval (100000)
  *   BENCH_CLIENTS=a,b      only these clients                BENCH_SCENARIOS=publish,consume,memory
+ *   Scenarios (bench/scenarios/index.ts): publish, consume (100 B, windowed); blocking-publish (one confirmed
+ *   publish per call: warren-sync = SyncRabbitMQ, warren-mq = awaited AsyncRabbitMQ, pika = Python's
+ *   BlockingChannel via bench/python/, BENCH_PYTHON=/usr/bin/python3) and blocking-many (publishMany ×1000),
+ *   judged by bench/targets.ts; publish-16k / consume-16k / publish-1m / consume-1m (MB/s, CPU ms/MB);
+ *   fanout (1 publisher → 10 queues/consumers); channels-100 (one connection); connections-10; rpc-1 /
+ *   rpc-100 (concurrent callers; p50/p99 round trip); memory.
  *   BENCH_RSS_CLIENTS      memory-section clients (warren,amqplib)
  *   BENCH_WINDOW / BENCH_PREFETCH / BENCH_BODY_SIZE (1000 / 1000 / 100)
  *   BENCH_URL              broker (default WARREN_TEST_URL or amqp://guest:guest@127.0.0.1:5672/%2F)
