@@ -187,13 +187,14 @@ export const fanout: Scenario = {
 /**
  * RPC round trips: `concurrency` callers, each awaiting one call at a time, against a server in the
  * same process that echoes the body; n calls in all. Reports calls/s, CPU per call and the p50 / p99
- * round trip.
+ * round trip. `maxN` caps the calls: a peer whose request/reply stalls on Nagle + delayed ACK (~44 ms a
+ * call with one caller) must still finish within the worker's time limit.
  */
-export function rpc(concurrency: number): Scenario {
+export function rpc(concurrency: number, maxN: number): Scenario {
   return {
     section: 'throughput',
     label: `rpc ×${concurrency}`,
-    messages: (config) => Math.min(config.n, 20_000),
+    messages: (config) => Math.min(config.n, maxN),
     runs: (config) => config.repeat,
     informational: true,
     supports: (client) => client.openRpc !== undefined,

@@ -22,7 +22,7 @@ export const SCENARIOS: Record<string, Scenario> = {
   fanout,
   'channels-100': manyChannels(100),
   'connections-10': manyConnections(10),
-  'rpc-1': rpc(1),
-  'rpc-100': rpc(100),
+  'rpc-1': rpc(1, 500),
+  'rpc-100': rpc(100, 20_000),
   memory,
 };
