@@ -23,7 +23,25 @@ export class WarrenAdmin implements BrokerAdmin {
 
   async declare(queue: string, args: Record<string, number | string> = {}): Promise<void> {
     const ch = await this.ch();
-    await ch.queueDeclare({ queue, durable: false, exclusive: false, autoDelete: false, arguments: args });
+    await ch.queueDeclare({ queue, durable: true, exclusive: false, autoDelete: false, arguments: args });
+  }
+
+  async declareFanout(exchange: string, queues: string[]): Promise<void> {
+    const ch = await this.ch();
+    await ch.exchangeDeclare({ exchange, type: 'fanout', durable: true });
+    for (const queue of queues) {
+      await this.declare(queue);
+      await ch.queueBind({ queue, exchange, routingKey: '' });
+    }
+  }
+
+  async deleteExchange(exchange: string): Promise<void> {
+    try {
+      const ch = await this.ch();
+      await ch.exchangeDelete({ exchange });
+    } catch (err) {
+      process.stderr.write(`warning: could not delete exchange ${exchange}: ${(err as Error).message}\n`);
+    }
   }
 
   async fill(queue: string, n: number, body: Buffer): Promise<void> {

@@ -2,6 +2,7 @@
 import type { BenchConfig } from './config.js';
 import { MiB, median } from './measure.js';
 import type { MemorySample, RunResult } from './scenarios/types.js';
+import type { TargetResult } from './targets.js';
 
 /** One worker run, as recorded (and written to the JSON file). */
 export interface RunRecord {
@@ -26,6 +27,8 @@ export interface Cell {
   cpuUsPerMsg: number;
   runs: number;
   all: { msgPerSec: number[]; cpuUsPerMsg: number[] };
+  /** Medians of the runs' round-trip percentiles (request/reply scenarios). */
+  latency?: { p50Us: number; p99Us: number };
 }
 
 export type ThroughputSummary = Record<string, Record<string, Cell | undefined>>;
@@ -80,11 +83,15 @@ export function summarizeThroughput(records: RunRecord[], clients: string[], sce
       if (runs.length === 0) continue;
       const msgPerSec = runs.map((r) => r.result.msgPerSec);
       const cpuUsPerMsg = runs.map((r) => r.result.cpuUsPerMsg);
+      const lat = runs.flatMap((r) => (r.result.latency ? [r.result.latency] : []));
       summary[client]![scenario] = {
         msgPerSec: median(msgPerSec),
         cpuUsPerMsg: median(cpuUsPerMsg),
         runs: runs.length,
         all: { msgPerSec, cpuUsPerMsg },
+        ...(lat.length
+          ? { latency: { p50Us: median(lat.map((l) => l.p50Us)), p99Us: median(lat.map((l) => l.p99Us)) } }
+          : {}),
       };
     }
   }
@@ -98,6 +105,8 @@ export function computeRatios(
   scenarios: string[],
   /** The subjects the targets apply to; the others get target "none". */
   targeted: ReadonlySet<string>,
+  /** Scenarios compared for information only (target "none"). */
+  informational: ReadonlySet<string> = new Set(),
 ): Ratio[] {
   const ratios: Ratio[] = [];
   for (const subject of subjects) {
@@ -111,7 +120,7 @@ export function computeRatios(
       const cheapest = theirs.reduce((a, b) => (b.cell.cpuUsPerMsg < a.cell.cpuUsPerMsg ? b : a));
       const fastest = theirs.reduce((a, b) => (b.cell.msgPerSec > a.cell.msgPerSec ? b : a));
       const cpu = mine.cpuUsPerMsg / cheapest.cell.cpuUsPerMsg;
-      const hasTarget = targeted.has(subject);
+      const hasTarget = targeted.has(subject) && !informational.has(scenario);
       ratios.push({
         subject,
         scenario,
@@ -271,4 +280,67 @@ export function formatMemory(memory: MemorySummary[], config: BenchConfig, maxLe
     );
   });
   return `${title}\n\n${table(['messages', ...memory.map((m) => m.client)], rows)}\n\n${verdicts.join('\n')}`;
+}
+
+export function formatTargets(results: TargetResult[]): string {
+  if (results.length === 0) return '';
+  const unit = (r: TargetResult, v: number) =>
+    r.metric === 'rate'
+      ? `${int(v)} msg/s`
+      : r.metric === 'wall'
+        ? `${fixed(v, 1)} µs/msg wall`
+        : `${fixed(v, 1)} µs/msg CPU`;
+  const rows = results.map((r) => [
+    r.what,
+    `${r.subject.client} ${r.subject.scenario}: ${unit(r, r.subjectValue)}`,
+    `${r.reference.client} ${r.reference.scenario}: ${unit(r, r.referenceValue)}`,
+    `${fixed(r.ratio)}×`,
+    r.info ? 'none' : r.metric === 'rate' ? `≥ ${r.min}×` : `≤ ${r.max}×`,
+    r.holds === null ? 'info' : r.holds ? 'holds' : 'MISSED',
+  ]);
+  return `## targets (ratios within this run)\n\n${table(['target', 'subject', 'reference', 'ratio', 'target', 'result'], rows)}`;
+}
+
+/** MB/s and CPU ms per MB of the scenarios about large bodies. */
+export function formatBytes(
+  summary: ThroughputSummary,
+  clients: string[],
+  scenarios: string[],
+  bytesOf: (scenario: string) => number | undefined,
+): string {
+  const sized = scenarios.filter((s) => bytesOf(s) !== undefined);
+  if (sized.length === 0) return '';
+  const header = ['client'];
+  for (const s of sized) header.push(`${s} MB/s`, `${s} CPU ms/MB`);
+  const rows = clients.map((client) => {
+    const row = [client];
+    for (const s of sized) {
+      const cell = summary[client]?.[s];
+      const bytes = bytesOf(s)!;
+      if (!cell) row.push('—', '—');
+      else row.push(fixed((cell.msgPerSec * bytes) / 1e6, 1), fixed((cell.cpuUsPerMsg / 1000) * (1e6 / bytes), 2));
+    }
+    return row;
+  });
+  return `## large bodies — MB = 10^6 bytes of body\n\n${table(header, rows)}`;
+}
+
+/** Round-trip p50 / p99 of the request/reply scenarios. */
+export function formatLatency(summary: ThroughputSummary, clients: string[], scenarios: string[]): string {
+  const rows: string[][] = [];
+  for (const s of scenarios) {
+    for (const client of clients) {
+      const cell = summary[client]?.[s];
+      if (!cell?.latency) continue;
+      rows.push([
+        `${client} ${s}`,
+        int(cell.msgPerSec),
+        fixed(cell.latency.p50Us, 0),
+        fixed(cell.latency.p99Us, 0),
+        fixed(cell.cpuUsPerMsg),
+      ]);
+    }
+  }
+  if (rows.length === 0) return '';
+  return `## request/reply round trips\n\n${table(['client scenario', 'calls/s', 'p50 µs', 'p99 µs', 'CPU µs/call'], rows)}`;
 }

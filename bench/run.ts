@@ -10,6 +10,12 @@
  *   BENCH_N=100000         messages per throughput run       BENCH_REPEAT=3      runs per (client, scenario)
  *   BENCH_RSS_N=1000000    messages in the memory section    BENCH_RSS_EVERY     RSS sample interval (100000)
  *   BENCH_CLIENTS=a,b      only these clients                BENCH_SCENARIOS=publish,consume,memory
+ *   Scenarios (bench/scenarios/index.ts): publish, consume (100 B, windowed); blocking-publish (one confirmed
+ *   publish per call: warren-sync = SyncRabbitMQ, warren-mq = awaited AsyncRabbitMQ, pika = Python's
+ *   BlockingChannel via bench/python/, BENCH_PYTHON=/usr/bin/python3) and blocking-many (publishMany ×1000),
+ *   judged by bench/targets.ts; publish-16k / consume-16k / publish-1m / consume-1m (MB/s, CPU ms/MB);
+ *   fanout (1 publisher → 10 queues/consumers); channels-100 (one connection); connections-10; rpc-1 /
+ *   rpc-100 (concurrent callers; p50/p99 round trip); memory.
  *   BENCH_RSS_CLIENTS      memory-section clients (warren,amqplib)
  *   BENCH_WINDOW / BENCH_PREFETCH / BENCH_BODY_SIZE (1000 / 1000 / 100)
  *   BENCH_URL              broker (default WARREN_TEST_URL or amqp://guest:guest@127.0.0.1:5672/%2F)
@@ -39,9 +45,12 @@ import type { ClientAdapter } from './clients/types.js';
 import { type BenchConfig, ERROR_MARK, loadConfig, RESULT_MARK } from './config.js';
 import {
   computeRatios,
+  formatBytes,
+  formatLatency,
   formatMemory,
   formatRatios,
   formatRuns,
+  formatTargets,
   formatThroughput,
   type RunRecord,
   summarizeMemory,
@@ -50,6 +59,7 @@ import {
 import { SCENARIOS } from './scenarios/index.js';
 import { MAX_LENGTH } from './scenarios/memory.js';
 import type { RunResult, Scenario } from './scenarios/types.js';
+import { evaluateTargets } from './targets.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const WORKER = fileURLToPath(new URL('./worker.ts', import.meta.url));
@@ -221,6 +231,7 @@ async function main(): Promise<void> {
       record.error = (err as Error).message;
       log(`${label}: FAILED — ${record.error}`);
     } finally {
+      await job.scenario.cleanup?.(admin, queue);
       await admin.delete(queue);
       current = undefined;
     }
@@ -235,7 +246,9 @@ async function main(): Promise<void> {
   const peers = names.filter((c) => CLIENTS[c]!.role === 'peer');
   const summary = summarizeThroughput(records, names, throughputScenarios);
   const targeted = new Set(subjects.filter((c) => CLIENTS[c]!.targeted));
-  const ratios = computeRatios(summary, subjects, peers, throughputScenarios, targeted);
+  const informational = new Set(throughputScenarios.filter((s) => SCENARIOS[s]!.informational));
+  const ratios = computeRatios(summary, subjects, peers, throughputScenarios, targeted, informational);
+  const targets = evaluateTargets(summary);
   const memory = summarizeMemory(records.filter((r) => SCENARIOS[r.scenario]?.section === 'memory'));
 
   const sections: string[] = [
@@ -245,7 +258,13 @@ async function main(): Promise<void> {
     sections.push(formatThroughput(summary, records, names, throughputScenarios, config));
     const runs = formatRuns(summary, names, throughputScenarios);
     if (runs) sections.push(runs);
+    const bytes = formatBytes(summary, names, throughputScenarios, (s) => SCENARIOS[s]!.bytesPerMessage?.(config));
+    if (bytes) sections.push(bytes);
+    const latency = formatLatency(summary, names, throughputScenarios);
+    if (latency) sections.push(latency);
     sections.push(formatRatios(ratios));
+    const met = formatTargets(targets);
+    if (met) sections.push(met);
   }
   if (jobs.some((j) => j.scenario.section === 'memory')) sections.push(formatMemory(memory, config, MAX_LENGTH));
   const failed = records.filter((r) => r.error || r.problem);
@@ -268,6 +287,7 @@ async function main(): Promise<void> {
     config: { ...config, url: config.url.replace(/\/\/[^@/]*@/, '//***@') },
     throughput: summary,
     ratios,
+    targets,
     memory,
     runs: records,
   };

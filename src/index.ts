@@ -26,4 +26,6 @@ export {
   typed,
   WarrenError,
 } from './protocol/index.js';
+export { PublishManyError, type PublishManyFailure } from './sync/errors.js';
+export type { ManyMessage } from './sync/mailbox.js';
 export { SyncChannel, SyncRabbitMQ, type SyncRabbitMQOptions } from './sync/sync-rabbitmq.js';

@@ -1,6 +1,6 @@
 /** amqplib's promise API: a ConfirmChannel with per-message confirm callbacks, consume with channel.ack. */
 import amqplib from 'amqplib';
-import type { ClientAdapter } from './types.js';
+import type { ClientAdapter, ConfirmHandlers } from './types.js';
 
 const PERSISTENT = { persistent: true } as const;
 
@@ -13,22 +13,42 @@ async function closeBoth(ch: amqplib.Channel, conn: amqplib.ChannelModel): Promi
   await conn.close();
 }
 
+/** Publishing on a confirm channel: one callback for every publish, its err argument tells nack from ack. */
+function publisherOn(
+  ch: amqplib.ConfirmChannel,
+  queue: string,
+  exchange: string,
+  { onConfirm, onError }: ConfirmHandlers,
+) {
+  ch.on('error', onError);
+  const settled = (err: unknown) => {
+    if (err) onError(err);
+    else onConfirm();
+  };
+  return {
+    publish(body: Buffer) {
+      // The boolean is "buffer below the high-water mark"; the window bounds what is in flight anyway.
+      ch.publish(exchange, queue, body, PERSISTENT, settled);
+    },
+  };
+}
+
 const adapter: ClientAdapter = {
-  async openPublisher({ url, queue }, { onConfirm, onError }) {
+  async openPublisher({ url, queue, exchange = '' }, handlers) {
     const conn = await amqplib.connect(url);
     const ch = await conn.createConfirmChannel();
-    ch.on('error', onError);
-    // One callback for every publish: its err argument tells nack from ack.
-    const settled = (err: unknown) => {
-      if (err) onError(err);
-      else onConfirm();
-    };
+    return { ...publisherOn(ch, queue, exchange, handlers), close: () => closeBoth(ch, conn) };
+  },
+
+  async openChannelPublishers({ url, queue, exchange = '', channels }, handlers) {
+    const conn = await amqplib.connect(url);
+    const chs = await Promise.all(Array.from({ length: channels }, () => conn.createConfirmChannel()));
     return {
-      publish(body) {
-        // The boolean is "buffer below the high-water mark"; the window bounds what is in flight anyway.
-        ch.sendToQueue(queue, body, PERSISTENT, settled);
+      publishers: chs.map((ch, i) => ({ ...publisherOn(ch, queue, exchange, handlers[i]!), close: async () => {} })),
+      async close() {
+        await Promise.all(chs.map((ch) => ch.close()));
+        await conn.close();
       },
-      close: () => closeBoth(ch, conn),
     };
   },
 

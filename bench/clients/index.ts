@@ -10,4 +10,9 @@ export const CLIENTS: Record<string, ClientEntry> = {
   cloudamqp: { role: 'peer', load: () => import('./cloudamqp.js') },
   'rabbitmq-client': { role: 'peer', load: () => import('./rabbitmq-client.js') },
   'warren-mq': { role: 'subject', load: () => import('./warren-mq.js') },
+  'warren-sync': { role: 'subject', load: () => import('./warren-sync.js') },
+  pika: { role: 'peer', load: () => import('./pika.js') },
+  // Robust (recovering) publishers: peers of warren-mq's publishMessage in the publish scenario.
+  'rabbitmq-client-publisher': { role: 'peer', load: () => import('./rabbitmq-client-publisher.js') },
+  'amqp-connection-manager': { role: 'peer', load: () => import('./amqp-connection-manager.js') },
 };

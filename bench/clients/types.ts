@@ -35,7 +35,37 @@ export interface BenchConsumer {
 
 export interface PublisherOptions {
   url: string;
+  /** Routing key (the queue, through the default exchange unless `exchange` is given). */
   queue: string;
+  /** Exchange to publish to; '' (the default exchange) when left out. */
+  exchange?: string;
+}
+
+/**
+ * A publisher whose `publish` returns only once the broker confirmed (blocking, or awaited one at a
+ * time): the loop of a script that cannot pipeline. Persistent messages, as {@link BenchPublisher}.
+ */
+export interface BlockingPublisher {
+  /** Publishes `body` and returns (or resolves) after its confirm. */
+  publish(body: Buffer): void | Promise<void>;
+  /** Publishes all `bodies` pipelined and returns after every confirm (optional). */
+  publishMany?(bodies: Buffer[]): void | Promise<void>;
+  close(): Promise<void>;
+}
+
+/** An RPC client and server on one queue. */
+export interface BenchRpc {
+  /** Sends `body` to the server and resolves with its reply (the server echoes the body). */
+  call(body: Buffer): Promise<Buffer>;
+  close(): Promise<void>;
+}
+
+/** What an external (non-Node) client's run reports: the same fields as a Node run's Stopwatch. */
+export interface ExternalRun {
+  n: number;
+  wallMs: number;
+  cpuUs: number;
+  cpuSystemUs: number;
 }
 
 export interface ConsumerOptions {
@@ -47,6 +77,24 @@ export interface ConsumerOptions {
 export interface ClientAdapter {
   openPublisher?(options: PublisherOptions, handlers: ConfirmHandlers): Promise<BenchPublisher>;
   openConsumer?(options: ConsumerOptions, handlers: DeliveryHandlers): Promise<BenchConsumer>;
+  /** `channels` publishers, each on its own channel of ONE connection, publisher i reporting to handlers[i]. */
+  openChannelPublishers?(
+    options: PublisherOptions & { channels: number },
+    handlers: ConfirmHandlers[],
+  ): Promise<{ publishers: BenchPublisher[]; close(): Promise<void> }>;
+  openBlockingPublisher?(options: PublisherOptions): Promise<BlockingPublisher>;
+  /** Its blocking publisher implements `publishMany`. */
+  publishMany?: boolean;
+  /** An RPC server answering on `queue` (it echoes the request body) and a client calling it. */
+  openRpc?(options: { url: string; queue: string }): Promise<BenchRpc>;
+  /**
+   * A client in another language runs the whole measured loop itself (e.g. a Python script) and reports
+   * the same fields; `scenarios` names the scenarios it implements.
+   */
+  external?: {
+    scenarios: string[];
+    run(scenario: string, ctx: { url: string; queue: string; n: number; bodySize: number }): Promise<ExternalRun>;
+  };
 }
 
 /** One line of the client registry (bench/clients/index.ts). */

@@ -1,4 +1,7 @@
+import blockingMany from './blocking-many.js';
+import blockingPublish from './blocking-publish.js';
 import consume from './consume.js';
+import { consumeOfSize, fanout, manyChannels, manyConnections, publishOfSize, rpc } from './factories.js';
 import memory from './memory.js';
 import publish from './publish.js';
 import type { Scenario } from './types.js';
@@ -10,5 +13,16 @@ import type { Scenario } from './types.js';
 export const SCENARIOS: Record<string, Scenario> = {
   publish,
   consume,
+  'blocking-publish': blockingPublish,
+  'blocking-many': blockingMany,
+  'publish-16k': publishOfSize(16 * 1024, 20_000),
+  'consume-16k': consumeOfSize(16 * 1024, 20_000),
+  'publish-1m': publishOfSize(1024 * 1024, 300),
+  'consume-1m': consumeOfSize(1024 * 1024, 300),
+  fanout,
+  'channels-100': manyChannels(100),
+  'connections-10': manyConnections(10),
+  'rpc-1': rpc(1, 500),
+  'rpc-100': rpc(100, 20_000),
   memory,
 };

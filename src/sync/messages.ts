@@ -168,9 +168,13 @@ function reviveEntries(v: object): Record<string, unknown> {
   return out;
 }
 
-/** Undoes {@link toThread}, and turns Uint8Arrays back into Buffers. */
+/** Undoes {@link toThread}, and turns Uint8Arrays back into Buffers (copies of shared memory, never views). */
 export function revive(v: unknown): unknown {
-  if (v instanceof Uint8Array) return Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+  if (v instanceof Uint8Array) {
+    // Bytes read out of a shared area are copied: the area is reused by the next call.
+    if (v.buffer instanceof SharedArrayBuffer) return Buffer.from(v);
+    return Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+  }
   if (Array.isArray(v)) return v.map(revive);
   if (v && typeof v === 'object' && !(v instanceof Date)) {
     if (!Object.hasOwn(v, TAG)) return reviveEntries(v);

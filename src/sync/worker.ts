@@ -1,6 +1,7 @@
 /**
- * The worker thread behind {@link SyncRabbitMQ}: runs an AsyncRabbitMQ and answers one request at a time.
- * The caller blocks on `signal` (Atomics.wait) until the answer is posted on `replies`.
+ * The worker thread behind {@link SyncRabbitMQ}: runs an AsyncRabbitMQ and answers its requests. They
+ * arrive in shared memory (see mailbox.ts), waking this thread through Atomics.waitAsync; the answer is
+ * written back there and the blocked caller woken with Atomics.notify.
  */
 import { type MessagePort, parentPort, workerData } from 'node:worker_threads';
 import { AsyncRabbitMQ, type AsyncRabbitMQOptions } from '../client/async-rabbitmq.js';
@@ -9,24 +10,21 @@ import type { Logger } from '../client/settings.js';
 import type { BasicConsumeOptions, Channel } from '../connection/channel.js';
 import { WarrenError } from '../protocol/errors.js';
 import { DeliveryBuffer } from './delivery-buffer.js';
-import {
-  revive,
-  type SyncLogRecord,
-  type SyncRequest,
-  type SyncResponse,
-  serializeError,
-  toThread,
-} from './messages.js';
+import { type ManyMessage, WorkerMailbox } from './mailbox.js';
+import { revive, type SerializedError, type SyncLogRecord, serializeError, toThread } from './messages.js';
 
 interface WorkerInit {
   config: RabbitMQConfig;
   options: AsyncRabbitMQOptions;
   replies: MessagePort;
+  requests: MessagePort;
   logs: MessagePort;
   signal: Int32Array;
+  requestArea: SharedArrayBuffer;
+  replyArea: SharedArrayBuffer;
 }
 
-const { config, options, replies, logs, signal } = workerData as WorkerInit;
+const { config, options, replies, requests, logs, signal, requestArea, replyArea } = workerData as WorkerInit;
 
 const forward =
   (level: SyncLogRecord['level']) =>
@@ -133,6 +131,59 @@ function track(id: number, ch: Channel): void {
   });
 }
 
+/** A channel of the current connection for passive exchange checks (a failed check closes it). */
+let checkChannel: Promise<Channel> | undefined;
+let checkConnection: unknown;
+
+/**
+ * Why `exchange` cannot take messages (a ChannelError 404), or undefined when it exists or the check
+ * itself could not be made (then the publish reports what happens).
+ */
+async function missingExchange(mq: AsyncRabbitMQ, exchange: string): Promise<unknown> {
+  const conn = mq.connection;
+  if (!conn?.isOpen) return undefined;
+  try {
+    let ch = await checkChannel;
+    if (!ch?.isOpen || checkConnection !== conn) {
+      checkConnection = conn;
+      checkChannel = conn.createChannel();
+      ch = await checkChannel;
+    }
+    await ch.exchangeDeclare({ exchange, passive: true });
+    return undefined;
+  } catch (err) {
+    checkChannel = undefined;
+    return err instanceof WarrenError && err.replyCode === 404 ? err : undefined;
+  }
+}
+
+/**
+ * Publishes all messages at once (confirms pipelined) and reports each failure by index. Exchanges other
+ * than the default are checked first (passively): a publish to a missing exchange would close the
+ * publish channel, and the messages in flight with it would be published again (at-least-once), so
+ * such messages fail alone, unsent, and the others go out once.
+ */
+async function publishMany(mq: AsyncRabbitMQ, messages: ManyMessage[]) {
+  const missing = new Map<string, unknown>();
+  for (const m of messages) {
+    const exchange = m.options?.exchange;
+    if (!exchange || missing.has(exchange)) continue;
+    missing.set(exchange, await missingExchange(mq, exchange));
+  }
+  const settled = await Promise.allSettled(
+    messages.map((m) => {
+      const why = m.options?.exchange ? missing.get(m.options.exchange) : undefined;
+      return why === undefined ? mq.publishMessage(m.routingKey, m.message, m.options) : Promise.reject(why);
+    }),
+  );
+  const failures: { index: number; error: SerializedError }[] = [];
+  for (let i = 0; i < settled.length; i++) {
+    const s = settled[i]!;
+    if (s.status === 'rejected') failures.push({ index: i, error: serializeError(s.reason) });
+  }
+  return failures.length ? { failures } : undefined;
+}
+
 /** Channel methods the blocking facade may call. */
 const CHANNEL_METHODS = new Set([
   'exchangeDeclare',
@@ -190,6 +241,10 @@ async function handle(op: string, args: unknown[]): Promise<unknown> {
       const [routingKey, message, publishOptions] = args as Parameters<AsyncRabbitMQ['publishMessage']>;
       return mq.publishMessage(routingKey, message, publishOptions);
     }
+    case 'publishMany': {
+      const [messages] = args as [ManyMessage[]];
+      return publishMany(mq, messages);
+    }
     case 'status':
       return {
         isConnected: mq.isConnected,
@@ -232,16 +287,13 @@ async function handle(op: string, args: unknown[]): Promise<unknown> {
   }
 }
 
-parentPort!.on('message', (req: SyncRequest) => {
-  const answer = (response: SyncResponse) => {
-    replies.postMessage(response);
-    Atomics.store(signal, 0, 1);
-    Atomics.notify(signal, 0);
-  };
-  Promise.resolve()
-    .then(() => handle(req.op, revive(req.args) as unknown[]))
-    .then(
-      (value) => answer({ id: req.id, ok: true, value: toThread(value) }),
-      (err: unknown) => answer({ id: req.id, ok: false, error: serializeError(err) }),
-    );
+const mailbox = new WorkerMailbox(signal, requestArea, replyArea, requests, replies, ({ id, op, args }) => {
+  handle(op, args).then(
+    (value) => mailbox.answer(id, value === undefined ? undefined : toThread(value)),
+    (err: unknown) => mailbox.fail(id, serializeError(err)),
+  );
 });
+mailbox.start();
+// Requests come through shared memory, which does not keep a thread alive: this listener does (until
+// the caller terminates the worker).
+parentPort!.on('message', () => {});
