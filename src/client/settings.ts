@@ -17,7 +17,7 @@
 
 import type { ConnectionOptions as TlsConnectionOptions } from 'node:tls';
 import { printAs, redactTls } from '../connection/secrets.js';
-import { type AmqpUrl, parseUrl, redactText, redactUrl, urlWithVhost } from '../connection/url.js';
+import { type AmqpUrl, parseUrl, redactText, redactUrl, urlQueryOptions, urlWithVhost } from '../connection/url.js';
 import { WarrenError } from '../protocol/errors.js';
 
 /**
@@ -143,6 +143,16 @@ export function resolveSettings(
     if (urls.length === 0) throw new SettingsError('RABBITMQ_URLS contains no URL');
   }
   const parsed = urls.map(parseAmqpUrl);
+  const logger = options.logger ?? silentLogger;
+  parsed.forEach((p, i) => {
+    // Checked now (a bad value fails the constructor, not the first connect); what sets nothing is said.
+    const { ignored } = urlQueryOptions(p, settingsError, { readFiles: false });
+    // Without the query: the values of unknown parameters may be secrets (a token).
+    const url = redactUrl(urls[i]!).split('?')[0]!;
+    for (const what of ignored) {
+      logger.warn({ url, parameter: what.split(' ')[0] }, `warren: URL parameter ${what} in ${url} is ignored`);
+    }
+  });
 
   const explicitVhost = options.vhost ?? read('RABBITMQ_VHOST');
   let vhost: string;
@@ -184,7 +194,7 @@ export function resolveSettings(
       MAX_TIMER_MS,
       false,
     ),
-    logger: options.logger ?? silentLogger,
+    logger,
   };
   if (options.tls !== undefined) settings.tls = options.tls;
   if (options.connectionName !== undefined) {
