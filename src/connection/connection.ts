@@ -19,6 +19,7 @@ import {
 } from '../protocol/frame.js';
 import type { Method, MethodInputs, MethodName } from '../protocol/spec.js';
 import { Channel, type ChannelHost, methodNameOf } from './channel.js';
+import { asyncDispose } from './dispose.js';
 import { FrameOutput } from './frame-output.js';
 import { MIN_FRAME_MAX, negotiate, startOk, type Tuned } from './handshake.js';
 import { Heartbeat } from './heartbeat.js';
@@ -246,6 +247,20 @@ export class Connection extends EventEmitter<ConnectionEvents> implements Channe
     }
     this.armCloseDeadline(timeoutMs);
     return this.waitClosed();
+  }
+
+  /**
+   * `await using conn = await connect(...)`: {@link close} with the default deadline when the scope ends.
+   * @example
+   * ```ts
+   * {
+   *   await using conn = await connect('amqp://localhost');
+   *   const ch = await conn.createChannel();
+   * } // closed here
+   * ```
+   */
+  [asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   /** @internal */

@@ -11,10 +11,15 @@ export function left(deadline: number): number {
   return Math.max(0, deadline - Date.now());
 }
 
-/** Waits for `p` (ignoring its outcome) but no longer than `ms`; true when `p` settled in time. */
-export function within(p: Promise<unknown> | undefined, ms: number): Promise<boolean> {
+/**
+ * Waits for `p` (ignoring its outcome) but no longer than `ms`, nor past an abort of `signal`; true when `p`
+ * settled in time. Leaves no timer or listener behind.
+ */
+export function within(p: Promise<unknown> | undefined, ms: number, signal?: AbortSignal): Promise<boolean> {
   if (p === undefined) return Promise.resolve(true);
+  if (signal?.aborted) return Promise.resolve(false);
   let timer: NodeJS.Timeout | undefined;
+  let onAbort: (() => void) | undefined;
   return Promise.race([
     p.then(
       () => true,
@@ -22,8 +27,15 @@ export function within(p: Promise<unknown> | undefined, ms: number): Promise<boo
     ),
     new Promise<boolean>((resolve) => {
       timer = setTimeout(() => resolve(false), ms);
+      if (signal !== undefined) {
+        onAbort = () => resolve(false);
+        signal.addEventListener('abort', onAbort, { once: true });
+      }
     }),
-  ]).finally(() => clearTimeout(timer));
+  ]).finally(() => {
+    clearTimeout(timer);
+    if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort);
+  });
 }
 
 /** Waits `ms`, or less if `signal` aborts; leaves no timer either way. */
