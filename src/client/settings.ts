@@ -43,7 +43,11 @@ export interface ConnectionOptions {
   urls?: string[] | string;
   /** Overrides the vhost in the path of every URL. */
   vhost?: string;
-  /** Heartbeat interval to propose, in seconds (0 disables). Default 300. */
+  /**
+   * Heartbeat timeout in seconds; 0 turns heartbeats off (the broker then sends none either). Wins over the
+   * URL's `heartbeat` parameter, which wins over the default of 300 (the broker's lower proposal, usually
+   * 60, is taken when non-zero).
+   */
   heartbeat?: number;
   /** How long to wait for the socket and handshake, in milliseconds. Default 10000. */
   connectionTimeout?: number;
