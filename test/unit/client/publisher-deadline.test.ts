@@ -210,3 +210,19 @@ describe('publish abort', () => {
     expect(first.state).toBe('rejected');
   });
 });
+
+describe('memory during a long outage', () => {
+  it('publishes that time out or are aborted while queued leave nothing behind in the queue', async () => {
+    const p = new Publisher({ maxBufferedMessages: 100_000 });
+    const ac = new AbortController();
+    const all: Promise<void>[] = [];
+    for (let i = 0; i < 5000; i++) all.push(p.publish(message(`t${i}`), 30));
+    for (let i = 0; i < 5000; i++) all.push(p.publish(message(`a${i}`), 60_000, ac.signal));
+    ac.abort();
+    const outcomes = await Promise.allSettled(all);
+    expect(outcomes.filter((o) => o.status === 'rejected')).toHaveLength(10_000);
+    expect(p.size).toBe(0);
+    await waitFor(() => p.retainedQueued === 0, 'the queue to be compacted', 3000);
+    p.close(new Error('done'));
+  });
+});
