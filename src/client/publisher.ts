@@ -477,11 +477,16 @@ export class Publisher implements EntryOwner {
     this.inflight.forEach(check);
     for (const e of this.nackedWaiting) check(e);
     const queue = this.queue;
-    for (let i = this.queueHead; i < queue.length; i++) check(queue[i]);
+    let dead = 0;
+    for (let i = this.queueHead; i < queue.length; i++) {
+      const e = queue[i];
+      check(e);
+      if (e === undefined || e.state === DONE) dead++;
+    }
     // What timed out or was aborted while waiting is settled but still in place: let go of it, or a long
     // outage would keep one dead entry per publish made during it.
-    this.nackedWaiting = this.nackedWaiting.filter((e) => e.state !== DONE);
-    if (this.queueHead < queue.length) {
+    if (this.nackedWaiting.length > 0) this.nackedWaiting = this.nackedWaiting.filter((e) => e.state !== DONE);
+    if (dead > 0) {
       this.queue = queue.slice(this.queueHead).filter((e) => e !== undefined && e.state !== DONE);
       this.queueHead = 0;
     }
