@@ -16,7 +16,13 @@ import type { RpcHandler, RpcOptions, RpcPayload, RpcServerOptions } from './rpc
 import type { CallOptions } from './session/deadline.js';
 import { ClientSession, type CredentialsProvider } from './session/session.js';
 import type { SessionEvents, SessionHost, SessionState } from './session/types.js';
-import { type ConnectionOptions, type ResolvedSettings, redactUrl, resolveSettings } from './settings.js';
+import {
+  type ConnectionOptions,
+  type ResolvedSettings,
+  redactUrl,
+  resolveSettings,
+  SettingsError,
+} from './settings.js';
 
 /** Options of {@link AsyncRabbitMQ}: how to connect, plus publishing and reconnection behaviour. */
 export interface AsyncRabbitMQOptions extends ConnectionOptions {
@@ -122,6 +128,7 @@ export class AsyncRabbitMQ extends EventEmitter<AsyncRabbitMQEvents> implements 
     this.config = validateConfig(config);
     // The config's vhost is part of the topology, so it wins over the environment; an explicit option wins over both.
     this.#settings = resolveSettings({ ...options, vhost: options.vhost ?? config.vhost });
+    checkEngineOptions(options);
     this.#disconnectTimeoutMs = options.disconnectTimeoutMs ?? 10_000;
     this.session = new ClientSession(this.config, this.#settings, options, this);
     // What validates but a broker may refuse (RabbitMQ 4.3's transient non-exclusive queues...): said now,
@@ -346,5 +353,20 @@ export class AsyncRabbitMQ extends EventEmitter<AsyncRabbitMQEvents> implements 
   [inspect.custom](): string {
     const urls = this.#settings.urls.map((u) => redactUrl(u)).join(', ');
     return `AsyncRabbitMQ { state: '${this.state}', urls: [${urls}], queues: ${this.config.queues.length}, pendingPublishes: ${this.pendingPublishes} }`;
+  }
+}
+
+/** The engine's options, checked when the client is made rather than at its first connect. */
+function checkEngineOptions(o: AsyncRabbitMQOptions): void {
+  if (o.mechanism !== undefined && o.mechanism !== 'PLAIN' && o.mechanism !== 'EXTERNAL') {
+    throw new SettingsError(`mechanism must be 'PLAIN' or 'EXTERNAL', got ${JSON.stringify(o.mechanism)}`);
+  }
+  if (o.channelMax !== undefined && (!Number.isInteger(o.channelMax) || o.channelMax < 1 || o.channelMax > 65_535)) {
+    throw new SettingsError(`channelMax must be an integer from 1 to 65535, got ${String(o.channelMax)}`);
+  }
+  if (o.credentials !== undefined && typeof o.credentials !== 'function') {
+    throw new SettingsError(
+      `credentials must be a function returning { username, password }, got ${typeof o.credentials}`,
+    );
   }
 }
