@@ -2,6 +2,8 @@ import { EventEmitter } from 'node:events';
 import { inspect } from 'node:util';
 import type { Channel } from '../connection/channel.js';
 import type { Connection } from '../connection/connection.js';
+import { asyncDispose } from '../connection/dispose.js';
+import type { FieldTable } from '../protocol/field-table.js';
 import { configWarnings, formatIssue, type RabbitMQConfig, type ResolvedConfig, validateConfig } from './config.js';
 import { type ConsumeHandler, type ConsumeOptions, type Consumer, consume } from './consume/consumer.js';
 import { ClientClosedError } from './errors.js';
@@ -11,14 +13,37 @@ import type { RetryOptions } from './retry.js';
 import { rpc } from './rpc/client.js';
 import { rpcServer } from './rpc/server.js';
 import type { RpcHandler, RpcOptions, RpcPayload, RpcServerOptions } from './rpc/types.js';
-import { ClientSession } from './session/session.js';
+import type { CallOptions } from './session/deadline.js';
+import { ClientSession, type CredentialsProvider } from './session/session.js';
 import type { SessionEvents, SessionHost, SessionState } from './session/types.js';
-import { type ConnectionOptions, type ResolvedSettings, redactUrl, resolveSettings } from './settings.js';
+import {
+  type ConnectionOptions,
+  type ResolvedSettings,
+  redactUrl,
+  resolveSettings,
+  SettingsError,
+} from './settings.js';
 
 /** Options of {@link AsyncRabbitMQ}: how to connect, plus publishing and reconnection behaviour. */
 export interface AsyncRabbitMQOptions extends ConnectionOptions {
-  /** Largest frame to propose (default 131072). */
+  /** Largest frame to propose (default 131072; the URL's `frame_max` when this is not set). */
   frameMax?: number;
+  /** Most channels to propose, 1..65535 (default 2047; the URL's `channel_max` when this is not set). */
+  channelMax?: number;
+  /**
+   * SASL mechanism: `'PLAIN'` (user and password, the default) or `'EXTERNAL'` (the TLS client
+   * certificate: mutual TLS, with the `tls` option's `cert` and `key` or the URL's `certfile`/`keyfile`).
+   * The URL's `auth_mechanism` when this is not set.
+   */
+  mechanism?: 'PLAIN' | 'EXTERNAL';
+  /** Extra client properties announced to the broker (shown in the management UI). */
+  clientProperties?: FieldTable;
+  /**
+   * Asked before every connection attempt (the first connect and each reconnect) for the username and
+   * password to log in with, e.g. a short-lived OAuth 2 token; its answer wins over the URL's credentials.
+   * Its result is never logged or printed. See also {@link AsyncRabbitMQ.updateSecret}.
+   */
+  credentials?: CredentialsProvider;
   /** Limits of the buffer that holds messages until the broker confirms them. */
   publish?: PublishBufferOptions;
   /** Backoff of `connect()`: default 10 attempts, 500 ms doubling to 30 s. */
@@ -32,6 +57,9 @@ export interface AsyncRabbitMQOptions extends ConnectionOptions {
   /** Default deadline of `disconnect()` for the whole shutdown. Default 10 000 ms. */
   disconnectTimeoutMs?: number;
 }
+
+/** Options of {@link AsyncRabbitMQ.connect}: give up waiting on abort or after `timeoutMs`. */
+export type ConnectCallOptions = CallOptions;
 
 /** Options of {@link AsyncRabbitMQ.disconnect}. */
 export interface DisconnectOptions {
@@ -100,6 +128,7 @@ export class AsyncRabbitMQ extends EventEmitter<AsyncRabbitMQEvents> implements 
     this.config = validateConfig(config);
     // The config's vhost is part of the topology, so it wins over the environment; an explicit option wins over both.
     this.#settings = resolveSettings({ ...options, vhost: options.vhost ?? config.vhost });
+    checkEngineOptions(options);
     this.#disconnectTimeoutMs = options.disconnectTimeoutMs ?? 10_000;
     this.session = new ClientSession(this.config, this.#settings, options, this);
     // What validates but a broker may refuse (RabbitMQ 4.3's transient non-exclusive queues...): said now,
@@ -145,9 +174,36 @@ export class AsyncRabbitMQ extends EventEmitter<AsyncRabbitMQEvents> implements 
     return this.session.publisher.size;
   }
 
-  /** Connects, declares the topology and resolves when ready. Safe to call concurrently and repeatedly. */
-  connect(): Promise<void> {
-    return this.session.connect();
+  /**
+   * Connects, declares the topology and resolves when ready. Safe to call concurrently and repeatedly.
+   *
+   * With `signal` or `timeoutMs`, this call stops waiting when the signal aborts (code `ERR_ABORTED`, the
+   * signal's reason as `cause`) or the time passes (`ConnectTimeoutError`, code `ERR_CONNECT_TIMEOUT`).
+   * When no other `connect()` call is still waiting for the first connection, the attempt is given up
+   * too: the client goes back to idle, with nothing left running. A reconnect is never given up this way.
+   * @example
+   * ```ts
+   * await mq.connect({ timeoutMs: 15_000 });               // fail fast at start-up
+   * await mq.connect({ signal: AbortSignal.timeout(5000) });
+   * ```
+   */
+  connect(options: ConnectCallOptions = {}): Promise<void> {
+    return this.session.connect(options);
+  }
+
+  /**
+   * Renews the secret (an OAuth 2 access token, as the password) of the open connection, without
+   * reconnecting: AMQP `connection.update-secret` (RabbitMQ 3.8+). The secret is also what later
+   * reconnects log in with — unless the `credentials` option is set, which is then asked at each reconnect
+   * and wins. Never logged or printed.
+   * @throws ClientClosedError when not connected.
+   * @example
+   * ```ts
+   * oauth.on('token', (token) => mq.updateSecret(token, 'token refresh').catch(log.error));
+   * ```
+   */
+  updateSecret(secret: string, reason: string): Promise<void> {
+    return this.session.updateSecret(secret, reason);
   }
 
   /** Declares the topology again on the current connection (it is declared on every connect anyway). */
@@ -163,9 +219,17 @@ export class AsyncRabbitMQ extends EventEmitter<AsyncRabbitMQEvents> implements 
    * again after a reconnect, so consumers can drop duplicates. While disconnected the message waits in a
    * bounded buffer; see {@link PublishBufferOptions}.
    *
+   * Every call has a deadline: `timeoutMs`, default the `publishTimeoutMs` option (30 s), covers the whole
+   * call — waiting for room, for a connection, for an unblocked broker, for the confirm. `signal` aborts
+   * it. Either way the call rejects at once; a message that was never written leaves the buffer and is
+   * never sent. A message already written cannot be taken back: it may still reach the queue, and it stays
+   * counted in {@link pendingPublishes} until the broker confirms it or the channel dies (it is never
+   * written again), so the buffer's limits stay honest.
+   *
    * @throws UnroutableError when `mandatory` (default) and no queue is bound for it.
    * @throws PublishNackedError when the broker refuses it.
-   * @throws PublishTimeoutError when the buffer stayed full for `publishTimeoutMs`.
+   * @throws PublishTimeoutError (`ERR_PUBLISH_TIMEOUT`) when not confirmed by the deadline.
+   * @throws AbortedError (`ERR_ABORTED`, `cause` the signal's reason) when `signal` aborted first.
    * @throws ClientClosedError when not connected (before `connect()`, after `disconnect()`).
    * @throws MessageTooLargeError when the body is over `maxMessageBytes` (nothing is sent).
    * @throws ChannelError when the broker closed the publish channel over this message (e.g. 404: no such exchange).
@@ -173,6 +237,8 @@ export class AsyncRabbitMQ extends EventEmitter<AsyncRabbitMQEvents> implements 
    * ```ts
    * await mq.publishMessage('jobs', { task: 'resize', id: 7 });
    * await mq.publishMessage('order.created', Buffer.from(bytes), { exchange: 'orders', headers: { 'x-tenant': 'acme' } });
+   * // in an HTTP handler: never longer than 2 s, and not at all once the client went away
+   * await mq.publishMessage('audit', event, { timeoutMs: 2000, signal: req.signal });
    * ```
    */
   publishMessage(routingKey: string, message: MessageBody, options: PublishMessageOptions = {}): Promise<void> {
@@ -263,6 +329,21 @@ export class AsyncRabbitMQ extends EventEmitter<AsyncRabbitMQEvents> implements 
     return this.session.close(options.timeoutMs ?? this.#disconnectTimeoutMs);
   }
 
+  /**
+   * `await using mq = new AsyncRabbitMQ(...)`: {@link disconnect} with the default deadline when the scope ends.
+   * @example
+   * ```ts
+   * {
+   *   await using mq = new AsyncRabbitMQ(config, options);
+   *   await mq.connect();
+   *   await mq.publishMessage('jobs', job);
+   * } // disconnected here
+   * ```
+   */
+  [asyncDispose](): Promise<void> {
+    return this.disconnect();
+  }
+
   /** @internal Reports a background failure: 'error' when someone listens, the logger otherwise. */
   reportError(err: unknown, what: string): void {
     this.session.report(err, what);
@@ -272,5 +353,20 @@ export class AsyncRabbitMQ extends EventEmitter<AsyncRabbitMQEvents> implements 
   [inspect.custom](): string {
     const urls = this.#settings.urls.map((u) => redactUrl(u)).join(', ');
     return `AsyncRabbitMQ { state: '${this.state}', urls: [${urls}], queues: ${this.config.queues.length}, pendingPublishes: ${this.pendingPublishes} }`;
+  }
+}
+
+/** The engine's options, checked when the client is made rather than at its first connect. */
+function checkEngineOptions(o: AsyncRabbitMQOptions): void {
+  if (o.mechanism !== undefined && o.mechanism !== 'PLAIN' && o.mechanism !== 'EXTERNAL') {
+    throw new SettingsError(`mechanism must be 'PLAIN' or 'EXTERNAL', got ${JSON.stringify(o.mechanism)}`);
+  }
+  if (o.channelMax !== undefined && (!Number.isInteger(o.channelMax) || o.channelMax < 1 || o.channelMax > 65_535)) {
+    throw new SettingsError(`channelMax must be an integer from 1 to 65535, got ${String(o.channelMax)}`);
+  }
+  if (o.credentials !== undefined && typeof o.credentials !== 'function') {
+    throw new SettingsError(
+      `credentials must be a function returning { username, password }, got ${typeof o.credentials}`,
+    );
   }
 }

@@ -78,3 +78,33 @@ export class MessageTooLargeError extends WarrenError {
     this.limit = limit;
   }
 }
+
+/**
+ * A call given up because its `signal` aborted: `cause` is the signal's reason. What the call had started
+ * is undone where that is possible (a publish never written leaves the buffer); see each call's docs.
+ * @example
+ * ```ts
+ * try { await mq.publishMessage('jobs', job, { signal: req.signal }); }
+ * catch (err) { if (err instanceof WarrenError && err.code === 'ERR_ABORTED') return; throw err; }
+ * ```
+ */
+export class AbortedError extends WarrenError {
+  static override readonly kind: string = 'AbortedError';
+  constructor(what: string, reason: unknown) {
+    super(`${what} was aborted${reasonText(reason)}`, { code: 'ERR_ABORTED', recoverable: false, cause: reason });
+  }
+}
+
+/** `connect({ timeoutMs })` passed before the client was ready. */
+export class ConnectTimeoutError extends WarrenError {
+  static override readonly kind: string = 'ConnectTimeoutError';
+  constructor(message: string) {
+    super(message, { code: 'ERR_CONNECT_TIMEOUT', recoverable: true });
+  }
+}
+
+function reasonText(reason: unknown): string {
+  if (reason instanceof Error) return `: ${reason.message}`;
+  if (typeof reason === 'string') return `: ${reason}`;
+  return '';
+}

@@ -7,6 +7,8 @@ export type { MessageBody, PublishMessageOptions } from './message.js';
 export type { PublishBufferOptions } from './publisher.js';
 export * from './retry.js';
 export * from './rpc.js';
+export type { CallOptions } from './session/deadline.js';
+export type { Credentials, CredentialsProvider } from './session/session.js';
 export type {
   EventSink,
   Generation,

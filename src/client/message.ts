@@ -32,6 +32,17 @@ export interface PublishMessageOptions {
   userId?: string;
   /** Default: now. */
   timestamp?: Date;
+  /**
+   * Deadline of this call, from now to the broker's confirm (waiting for room in a full buffer included).
+   * Default: the client's `publishTimeoutMs` (30 000 ms). Past it the call rejects with
+   * PublishTimeoutError (`ERR_PUBLISH_TIMEOUT`).
+   */
+  timeoutMs?: number;
+  /**
+   * Aborting it rejects the call with code `ERR_ABORTED` (the signal's reason as `cause`). A message not
+   * written yet leaves the buffer and is never sent; one already written may still reach the queue.
+   */
+  signal?: AbortSignal;
 }
 
 /** Turns the arguments of `publishMessage` into a message, checking what the broker would refuse. */

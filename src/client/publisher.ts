@@ -1,9 +1,16 @@
 import type { Channel, ReturnedMessage } from '../connection/channel.js';
 import { ChannelError, EncodeError, WarrenError } from '../protocol/errors.js';
-import { MessageTooLargeError, PublishNackedError, PublishTimeoutError, UnroutableError } from './errors.js';
+import {
+  AbortedError,
+  MessageTooLargeError,
+  PublishNackedError,
+  PublishTimeoutError,
+  UnroutableError,
+} from './errors.js';
 import { blamesPublishes, namedCulprits } from './publish/culprits.js';
 import { DONE, Entry, type EntryOwner, IN_FLIGHT, type OutgoingMessage, PARKED, QUEUED } from './publish/entry.js';
 import { InflightList } from './publish/inflight.js';
+import { checkTimeout } from './session/deadline.js';
 
 export type { OutgoingMessage } from './publish/entry.js';
 
@@ -13,7 +20,14 @@ export interface PublishBufferOptions {
   maxBufferedMessages?: number;
   /** Most body bytes held. Default 64 MiB. */
   maxBufferedBytes?: number;
-  /** How long `publishMessage` waits for room in a full buffer before rejecting. Default 30 000 ms. */
+  /**
+   * The deadline of every `publishMessage` (unless the call gives its own `timeoutMs`), from the call to
+   * the broker's confirm, waiting for room in a full buffer included. Past it the call rejects with
+   * PublishTimeoutError (code `ERR_PUBLISH_TIMEOUT`) — during an outage, a blocked connection, a broker
+   * that does not confirm — so a caller (an HTTP handler...) never waits longer. A message not written
+   * yet is removed from the buffer and never sent; one already written may still reach the queue (see
+   * `publishMessage`). Default 30 000 ms.
+   */
   publishTimeoutMs?: number;
   /**
    * Largest message body accepted, in bytes. A larger one rejects at once with MessageTooLargeError and
@@ -49,8 +63,16 @@ interface RoomWaiter {
   bytes: number;
   resolve(): void;
   reject(err: Error): void;
-  timer: NodeJS.Timeout;
+  deadline: number;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
 }
+
+/**
+ * Deadlines are checked by one timer for the whole buffer, at most this often: a burst of publishes that
+ * time out over a second costs a few sweeps, not one per message. A publish rejects up to this much late.
+ */
+const SWEEP_SLACK_MS = 20;
 
 /**
  * Confirmed publishing that loses nothing across channel and connection failures.
@@ -101,6 +123,9 @@ export class Publisher implements EntryOwner {
   private readonly publishTimeoutMs: number;
   private readonly maxNackRetries: number;
   private nackedWaiting: Entry[] = [];
+  /** The one deadline timer of the buffer, and when it fires (Infinity: not armed). */
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private sweepAt = Number.POSITIVE_INFINITY;
   private nackTimer: NodeJS.Timeout | undefined;
   /** The attached channel was reported as one that keeps nacking (once per channel). */
   private reportedChannel: Channel | null = null;
@@ -135,30 +160,63 @@ export class Publisher implements EntryOwner {
     return this.inflight.size;
   }
 
+  /** @internal Queue slots kept (waiting entries and settled ones not yet passed over), for memory tests. */
+  get retainedQueued(): number {
+    return this.queue.length - this.queueHead + this.nackedWaiting.length;
+  }
+
   /** @internal Slots the in-flight list keeps (live and not yet compacted away), for memory tests. */
   get retainedSlots(): number {
     return this.inflight.retained;
   }
 
-  /** Resolves once the broker confirmed the message; rejects on nack, return, timeout or close. */
-  publish(message: OutgoingMessage): Promise<void> {
+  /**
+   * Resolves once the broker confirmed the message; rejects on nack, return, timeout, abort or close.
+   * `timeoutMs` (default `publishTimeoutMs`) bounds the whole call; `signal` aborts it (AbortedError).
+   */
+  publish(message: OutgoingMessage, timeoutMs?: number, signal?: AbortSignal): Promise<void> {
     if (this.closedWith) return Promise.reject(this.closedWith);
     const bytes = message.body.length;
     if (bytes > this.maxMessageBytes) return Promise.reject(new MessageTooLargeError(bytes, this.maxMessageBytes));
-    if (this.hasRoom(bytes)) return this.enqueue(message);
-    return this.waitForRoom(bytes).then(() => {
+    if (timeoutMs !== undefined) {
+      try {
+        checkTimeout('publishMessage', timeoutMs);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
+    if (signal?.aborted) return Promise.reject(new AbortedError('publishMessage', signal.reason));
+    const ms = timeoutMs ?? this.publishTimeoutMs;
+    const deadline = Date.now() + ms;
+    if (this.hasRoom(bytes)) return this.enqueue(message, deadline, ms, signal);
+    return this.waitForRoom(bytes, deadline, signal).then(() => {
       this.reserved--;
       this.reservedBytes -= bytes;
       if (this.closedWith) throw this.closedWith;
-      return this.enqueue(message);
+      if (signal?.aborted) throw new AbortedError('publishMessage', signal.reason);
+      return this.enqueue(message, deadline, ms, signal);
     });
   }
 
-  private enqueue(message: OutgoingMessage): Promise<void> {
+  private enqueue(
+    message: OutgoingMessage,
+    deadline: number,
+    ms: number,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       this.held++;
       this.heldBytes += message.body.length;
       const e = new Entry(this, message, resolve, reject);
+      e.deadline = deadline;
+      e.timeoutMs = ms;
+      // One timer for the whole buffer: armed only when this deadline is the earliest (normally it is not).
+      if (deadline < this.sweepAt) this.armSweep(deadline);
+      if (signal !== undefined) {
+        e.signal = signal;
+        e.onAbort = () => this.giveUp(e, new AbortedError('publishMessage', signal.reason));
+        signal.addEventListener('abort', e.onAbort, { once: true });
+      }
       const channel = this.channel;
       // The common case writes at once, without a trip through the queue.
       if (
@@ -223,6 +281,11 @@ export class Publisher implements EntryOwner {
     const retry: (Entry | undefined)[] = [];
     for (const e of live) {
       if (e.state === DONE) continue;
+      // Its caller gave up and was told so: it is not written again, and leaves the buffer now.
+      if (e.abandoned) {
+        this.settle(e, undefined);
+        continue;
+      }
       e.returned = undefined;
       retry.push(e);
     }
@@ -376,9 +439,87 @@ export class Publisher implements EntryOwner {
     const waiters = this.roomWaiters;
     this.roomWaiters = [];
     for (const w of waiters) {
-      clearTimeout(w.timer);
+      unlistenWaiter(w);
       w.reject(err);
     }
+    clearTimeout(this.sweepTimer);
+    this.sweepTimer = undefined;
+    this.sweepAt = Number.POSITIVE_INFINITY;
+  }
+
+  /**
+   * The publish of `e` is given up (deadline or abort). Not written yet (queued, or parked after a nack):
+   * it leaves the buffer and is never sent. In flight: its promise rejects now, but it stays held until
+   * the broker answers for it or the channel dies, since the broker may still take it.
+   */
+  private giveUp(e: Entry, err: Error): void {
+    if (e.state === DONE || e.abandoned) return;
+    if (e.state === IN_FLIGHT) e.abandon(err);
+    else this.settle(e, err);
+  }
+
+  private armSweep(at: number): void {
+    clearTimeout(this.sweepTimer);
+    this.sweepAt = at;
+    this.sweepTimer = setTimeout(this.sweep, Math.max(0, at - Date.now()));
+    // It never keeps the process alive on its own: the connection (or the reconnect loop) does that.
+    this.sweepTimer.unref();
+  }
+
+  /** Fails every publish past its deadline, then sleeps until the next deadline (or for good, if none). */
+  private readonly sweep = (): void => {
+    this.sweepTimer = undefined;
+    this.sweepAt = Number.POSITIVE_INFINITY;
+    const now = Date.now();
+    let next = Number.POSITIVE_INFINITY;
+    const check = (e: Entry | undefined): void => {
+      if (e === undefined || e.state === DONE || e.abandoned) return;
+      if (e.deadline <= now) this.giveUp(e, this.timeoutError(e));
+      else if (e.deadline < next) next = e.deadline;
+    };
+    this.inflight.forEach(check);
+    for (const e of this.nackedWaiting) check(e);
+    const queue = this.queue;
+    let dead = 0;
+    for (let i = this.queueHead; i < queue.length; i++) {
+      const e = queue[i];
+      check(e);
+      if (e === undefined || e.state === DONE) dead++;
+    }
+    // What timed out or was aborted while waiting is settled but still in place: let go of it, or a long
+    // outage would keep one dead entry per publish made during it.
+    if (this.nackedWaiting.length > 0) this.nackedWaiting = this.nackedWaiting.filter((e) => e.state !== DONE);
+    if (dead > 0) {
+      this.queue = queue.slice(this.queueHead).filter((e) => e !== undefined && e.state !== DONE);
+      this.queueHead = 0;
+    }
+    if (this.roomWaiters.length > 0) {
+      const expired = this.roomWaiters.filter((w) => w.deadline <= now);
+      if (expired.length > 0) {
+        this.roomWaiters = this.roomWaiters.filter((w) => w.deadline > now);
+        for (const w of expired) {
+          unlistenWaiter(w);
+          w.reject(this.bufferFullError());
+        }
+        this.wakeRoomWaiters();
+      }
+      for (const w of this.roomWaiters) if (w.deadline < next) next = w.deadline;
+    }
+    if (next !== Number.POSITIVE_INFINITY && next < this.sweepAt) this.armSweep(Math.max(next, now + SWEEP_SLACK_MS));
+  };
+
+  private timeoutError(e: Entry): PublishTimeoutError {
+    const where =
+      e.state === IN_FLIGHT
+        ? 'written, but the broker did not confirm it in time; it may still reach the queue (same messageId)'
+        : `not written in time (${this.channel === null ? 'no connection' : this.paused ? 'the connection is blocked' : 'waiting behind others'}): removed from the buffer, it will not be sent`;
+    return new PublishTimeoutError(`publish not confirmed within ${e.timeoutMs} ms: ${where}`);
+  }
+
+  private bufferFullError(): PublishTimeoutError {
+    return new PublishTimeoutError(
+      `publish buffer full for ${this.publishTimeoutMs} ms (${this.held} messages, ${this.heldBytes} bytes held; limits ${this.maxMessages} messages, ${this.maxBytes} bytes): the broker is unreachable or not confirming`,
+    );
   }
 
   /** Accepts publishes again after {@link close}. */
@@ -449,6 +590,10 @@ export class Publisher implements EntryOwner {
     if (e.state !== IN_FLIGHT || !(err instanceof WarrenError && err.code === 'ERR_PUBLISH_NACKED')) return;
     // The broker handled it without closing the channel: whatever it is, it is not the culprit.
     this.proven(e);
+    if (e.abandoned) {
+      this.settle(e, undefined); // its caller gave up already: not retried
+      return;
+    }
     if (e.nacks >= this.maxNackRetries) {
       this.settle(e, new PublishNackedError(e.exchange, e.routingKey, e.nacks + 1));
       return;
@@ -530,34 +675,36 @@ export class Publisher implements EntryOwner {
     return held < this.maxMessages && (heldBytes + bytes <= this.maxBytes || held === 0);
   }
 
-  private waitForRoom(bytes: number): Promise<void> {
+  private waitForRoom(bytes: number, deadline: number, signal: AbortSignal | undefined): Promise<void> {
     return new Promise((resolve, reject) => {
-      const waiter: RoomWaiter = {
-        bytes,
-        resolve,
-        reject,
-        timer: setTimeout(() => {
+      const waiter: RoomWaiter = { bytes, resolve, reject, deadline, signal, onAbort: undefined };
+      if (signal !== undefined) {
+        waiter.onAbort = () => {
+          if (!this.roomWaiters.includes(waiter)) return;
           this.roomWaiters = this.roomWaiters.filter((w) => w !== waiter);
-          reject(
-            new PublishTimeoutError(
-              `publish buffer full for ${this.publishTimeoutMs} ms (${this.held} messages, ${this.heldBytes} bytes held; limits ${this.maxMessages} messages, ${this.maxBytes} bytes): the broker is unreachable or not confirming`,
-            ),
-          );
+          reject(new AbortedError('publishMessage', signal.reason));
           this.wakeRoomWaiters();
-        }, this.publishTimeoutMs),
-      };
+        };
+        signal.addEventListener('abort', waiter.onAbort, { once: true });
+      }
       this.roomWaiters.push(waiter);
+      if (deadline < this.sweepAt) this.armSweep(deadline);
     });
   }
 
   private wakeRoomWaiters(): void {
     while (this.roomWaiters.length > 0 && this.fits(this.roomWaiters[0]!.bytes)) {
       const w = this.roomWaiters.shift()!;
-      clearTimeout(w.timer);
+      unlistenWaiter(w);
       // Reserve the room now: the waiter's publish() resumes in a later microtask.
       this.reserved++;
       this.reservedBytes += w.bytes;
       w.resolve();
     }
   }
+}
+
+function unlistenWaiter(w: RoomWaiter): void {
+  if (w.onAbort !== undefined) w.signal?.removeEventListener('abort', w.onAbort);
+  w.onAbort = undefined;
 }

@@ -17,7 +17,7 @@
 
 import type { ConnectionOptions as TlsConnectionOptions } from 'node:tls';
 import { printAs, redactTls } from '../connection/secrets.js';
-import { type AmqpUrl, parseUrl, redactText, redactUrl, urlWithVhost } from '../connection/url.js';
+import { type AmqpUrl, parseUrl, redactText, redactUrl, urlQueryOptions, urlWithVhost } from '../connection/url.js';
 import { WarrenError } from '../protocol/errors.js';
 
 /**
@@ -43,7 +43,11 @@ export interface ConnectionOptions {
   urls?: string[] | string;
   /** Overrides the vhost in the path of every URL. */
   vhost?: string;
-  /** Heartbeat interval to propose, in seconds (0 disables). Default 300. */
+  /**
+   * Heartbeat timeout in seconds; 0 turns heartbeats off (the broker then sends none either). Wins over the
+   * URL's `heartbeat` parameter, which wins over the default of 300 (the broker's lower proposal, usually
+   * 60, is taken when non-zero).
+   */
   heartbeat?: number;
   /** How long to wait for the socket and handshake, in milliseconds. Default 10000. */
   connectionTimeout?: number;
@@ -143,6 +147,16 @@ export function resolveSettings(
     if (urls.length === 0) throw new SettingsError('RABBITMQ_URLS contains no URL');
   }
   const parsed = urls.map(parseAmqpUrl);
+  const logger = options.logger ?? silentLogger;
+  parsed.forEach((p, i) => {
+    // Checked now (a bad value fails the constructor, not the first connect); what sets nothing is said.
+    const { ignored } = urlQueryOptions(p, settingsError, { readFiles: false });
+    // Without the query: the values of unknown parameters may be secrets (a token).
+    const url = redactUrl(urls[i]!).split('?')[0]!;
+    for (const what of ignored) {
+      logger.warn({ url, parameter: what.split(' ')[0] }, `warren: URL parameter ${what} in ${url} is ignored`);
+    }
+  });
 
   const explicitVhost = options.vhost ?? read('RABBITMQ_VHOST');
   let vhost: string;
@@ -184,7 +198,7 @@ export function resolveSettings(
       MAX_TIMER_MS,
       false,
     ),
-    logger: options.logger ?? silentLogger,
+    logger,
   };
   if (options.tls !== undefined) settings.tls = options.tls;
   if (options.connectionName !== undefined) {

@@ -19,6 +19,7 @@ import {
 } from '../protocol/frame.js';
 import type { Method, MethodInputs, MethodName } from '../protocol/spec.js';
 import { Channel, type ChannelHost, methodNameOf } from './channel.js';
+import { asyncDispose } from './dispose.js';
 import { FrameOutput } from './frame-output.js';
 import { MIN_FRAME_MAX, negotiate, startOk, type Tuned } from './handshake.js';
 import { Heartbeat } from './heartbeat.js';
@@ -186,7 +187,17 @@ export class Connection extends EventEmitter<ConnectionEvents> implements Channe
     return channel.open();
   }
 
-  /** Updates the secret (e.g. an OAuth token) of the connection, without reconnecting. */
+  /**
+   * Updates the secret (e.g. an OAuth 2 access token) of the connection without reconnecting:
+   * `connection.update-secret`, RabbitMQ 3.8+. Resolves on update-secret-ok; a broker that refuses the new
+   * secret closes the connection (the `'close'` event says why). Rejects with code `ERR_BUSY` while another
+   * update is in flight, and with an `RpcTimeoutError` (then the connection closes) when the broker does not
+   * answer within `rpcTimeoutMs`. The secret is never logged or printed.
+   * @example
+   * ```ts
+   * await conn.updateSecret(await oauth.freshToken(), 'token refresh');
+   * ```
+   */
   updateSecret(newSecret: string, reason: string): Promise<void> {
     if (this.lifecycle.state !== 'open') return Promise.reject(this.notOpen('update the secret'));
     if (this.pendingSecret)
@@ -246,6 +257,20 @@ export class Connection extends EventEmitter<ConnectionEvents> implements Channe
     }
     this.armCloseDeadline(timeoutMs);
     return this.waitClosed();
+  }
+
+  /**
+   * `await using conn = await connect(...)`: {@link close} with the default deadline when the scope ends.
+   * @example
+   * ```ts
+   * {
+   *   await using conn = await connect('amqp://localhost');
+   *   const ch = await conn.createChannel();
+   * } // closed here
+   * ```
+   */
+  [asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   /** @internal */

@@ -63,8 +63,10 @@ export interface Tuned {
 }
 
 /**
- * Agrees limits from connection.tune: for each, 0 means "no limit" on that side, so the other side's
- * value wins; otherwise the lower of the two.
+ * Agrees limits from connection.tune: for channel_max and frame_max, 0 means "no limit" on that side, so
+ * the other side's value wins; otherwise the lower of the two. The heartbeat is the client's to veto: 0 from
+ * the client means off (tune-ok carries 0, which RabbitMQ honours), as users who write `heartbeat: 0`
+ * expect; otherwise the lower non-zero value of the two.
  */
 export function negotiate(tune: MethodOf<'connection.tune'>, options: ResolvedConnectOptions): Tuned {
   // The client may not propose more than the broker, so a broker below 8192 cannot be tuned up: refuse.
@@ -79,6 +81,6 @@ export function negotiate(tune: MethodOf<'connection.tune'>, options: ResolvedCo
   return {
     channelMax: pick(options.channelMax, tune.channelMax) || 65535,
     frameMax: pick(options.frameMax, tune.frameMax),
-    heartbeat: pick(options.heartbeat, tune.heartbeat),
+    heartbeat: options.heartbeat === 0 ? 0 : pick(options.heartbeat, tune.heartbeat),
   };
 }

@@ -4,7 +4,7 @@ import { WarrenError } from '../protocol/errors.js';
 import type { FieldTable } from '../protocol/field-table.js';
 import { MIN_FRAME_MAX } from './handshake.js';
 import { printAs, redactTls } from './secrets.js';
-import { parseUrl, redactUrl } from './url.js';
+import { parseUrl, redactUrl, urlQueryOptions } from './url.js';
 
 /**
  * How to reach and talk to a broker. Every field is optional; see {@link DEFAULTS}.
@@ -21,7 +21,11 @@ export interface ConnectOptions {
   password?: string;
   /** Virtual host, default "/". */
   vhost?: string;
-  /** Heartbeat interval in seconds to propose (0 disables unless the server insists). Default 60. */
+  /**
+   * Heartbeat timeout in seconds. 0 turns heartbeats off (tune-ok says 0, and RabbitMQ then sends none
+   * either); otherwise the lower of this and the broker's proposal, or this when the broker proposes 0.
+   * Default 60.
+   */
   heartbeat?: number;
   /** Largest frame to propose, in bytes (8192 .. 2^32-1; RabbitMQ 4.1 refuses less than 8192). Default 131072. */
   frameMax?: number;
@@ -102,13 +106,6 @@ export class ConnectOptionsError extends WarrenError {
   }
 }
 
-const QUERY_PARAMS: Record<string, keyof ConnectOptions> = {
-  heartbeat: 'heartbeat',
-  frame_max: 'frameMax',
-  channel_max: 'channelMax',
-  connection_timeout: 'connectionTimeout',
-};
-
 /**
  * Masks the password of a URL so it can be logged.
  * @deprecated the same function as {@link redactUrl}, kept under its old name.
@@ -118,11 +115,14 @@ export const redactAmqpUrl: (url: string) => string = redactUrl;
 const optionsError = (message: string) => new ConnectOptionsError(message);
 
 /**
- * Parses an `amqp://` or `amqps://` URL into options (see {@link parseUrl}, the one URL parser).
+ * Parses an `amqp://` or `amqps://` URL into options (see {@link parseUrl}, the one URL parser, and
+ * {@link urlQueryOptions} for the query parameters).
  *
- * The path is the percent-decoded vhost (no path, or `/` alone, mean "/"); query parameters `heartbeat`,
- * `frame_max`, `channel_max` and `connection_timeout` set the matching options. Errors are
- * `ConnectOptionsError`s whose message never contains the password.
+ * The path is the percent-decoded vhost (no path, or `/` alone, mean "/"); the query parameters
+ * `heartbeat` (0: off), `frame_max`, `channel_max`, `connection_timeout`, `auth_mechanism` and, on
+ * `amqps:`, `cacertfile`, `certfile`, `keyfile`, `verify` and `server_name_indication` set the matching
+ * options. Parameters that set nothing are ignored here; the client's settings warn about them (by name)
+ * through the logger. Errors are `ConnectOptionsError`s whose message never contains the password.
  * @example
  * ```ts
  * parseAmqpUrl('amqp://guest:guest@127.0.0.1:5672/%2F?heartbeat=30'); // { hostname: '127.0.0.1', vhost: '/', heartbeat: 30, ... }
@@ -136,18 +136,9 @@ export function parseAmqpUrl(url: string): ConnectOptions {
   if (u.username) out.username = u.username;
   if (u.password !== undefined) out.password = u.password;
   out.vhost = u.vhost;
-  if (u.tls) out.tls = true;
-  for (const [key, value] of u.params) {
-    const option = QUERY_PARAMS[key];
-    if (option === undefined) continue;
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < 0) {
-      throw new ConnectOptionsError(
-        `URL parameter ${key} must be a non-negative integer, got ${JSON.stringify(value)}`,
-      );
-    }
-    (out as Record<string, unknown>)[option] = n;
-  }
+  const { tls, ignored: _ignored, ...query } = urlQueryOptions(u, optionsError);
+  for (const [k, v] of Object.entries(query)) if (v !== undefined) (out as Record<string, unknown>)[k] = v;
+  if (u.tls) out.tls = tls ?? true;
   return out;
 }
 

@@ -4,6 +4,7 @@
  * on which part of it is secret.
  * @module
  */
+import { readFileSync } from 'node:fs';
 
 /** What an `amqp://` / `amqps://` URL says; `undefined` where it says nothing. */
 export interface AmqpUrl {
@@ -112,4 +113,109 @@ export function redactUrl(url: string): string {
 /** Applies {@link redactUrl} to every URL (any scheme) inside free text, such as an error message to be logged. */
 export function redactText(text: string): string {
   return text.replace(/[A-Za-z][A-Za-z0-9+.-]*:\/\/\S*/g, redactUrl);
+}
+
+/** TLS settings a URL's query asks for (RabbitMQ URI spec names), as `node:tls` options. */
+export interface UrlTlsOptions {
+  ca?: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+  rejectUnauthorized?: boolean;
+  servername?: string;
+}
+
+/** What a URL's query parameters set (each `undefined` when the URL does not say). */
+export interface UrlQueryOptions {
+  heartbeat?: number;
+  frameMax?: number;
+  channelMax?: number;
+  connectionTimeout?: number;
+  mechanism?: 'PLAIN' | 'EXTERNAL';
+  /** Set when a TLS parameter was given on an `amqps:` URL. */
+  tls?: UrlTlsOptions;
+  /**
+   * Parameters that set nothing: unknown names, and TLS parameters on an `amqp:` URL. Each says what is
+   * wrong by the parameter's name, never its value (a query can carry a token).
+   */
+  ignored: string[];
+}
+
+const NUMERIC_PARAMS: Record<string, 'heartbeat' | 'frameMax' | 'channelMax' | 'connectionTimeout'> = {
+  heartbeat: 'heartbeat',
+  frame_max: 'frameMax',
+  frameMax: 'frameMax',
+  channel_max: 'channelMax',
+  channelMax: 'channelMax',
+  connection_timeout: 'connectionTimeout',
+  connectionTimeout: 'connectionTimeout',
+};
+const TLS_FILES: Record<string, 'ca' | 'cert' | 'key'> = { cacertfile: 'ca', certfile: 'cert', keyfile: 'key' };
+/** Known, and meaningless for a client: accepted without effect (amqplib's `locale`: only en_US exists). */
+const NO_EFFECT = new Set(['locale']);
+
+/**
+ * Reads the query parameters of a parsed URL (amqplib's and the RabbitMQ URI spec's names): `heartbeat`,
+ * `frame_max`/`frameMax`, `channel_max`/`channelMax`, `connection_timeout`, `auth_mechanism`
+ * (`plain`/`external`), and on `amqps:` the TLS ones: `cacertfile`, `certfile`, `keyfile` (read now, so a
+ * reconnect picks up a rotated certificate), `verify` (`verify_peer`/`verify_none`) and
+ * `server_name_indication` (a host name, or `disable`). With `readFiles: false` the files are not read
+ * (validation only). Bad values throw through `fail`, naming the parameter.
+ *
+ * @example
+ * ```ts
+ * urlQueryOptions(parseUrl('amqps://mq/?heartbeat=0&verify=verify_none', fail), fail);
+ * // { heartbeat: 0, tls: { rejectUnauthorized: false }, ignored: [] }
+ * ```
+ */
+export function urlQueryOptions(
+  u: AmqpUrl,
+  fail: UrlErrorFactory,
+  { readFiles = true }: { readFiles?: boolean } = {},
+): UrlQueryOptions {
+  const out: UrlQueryOptions = { ignored: [] };
+  const tls: UrlTlsOptions = {};
+  let anyTls = false;
+  const tlsParam = (key: string): boolean => {
+    if (u.tls) {
+      anyTls = true;
+      return true;
+    }
+    out.ignored.push(`${key} (a TLS parameter on an amqp: URL, not amqps:)`);
+    return false;
+  };
+  for (const [key, value] of u.params) {
+    const numeric = NUMERIC_PARAMS[key];
+    if (numeric !== undefined) {
+      const n = Number(value);
+      if (value === '' || !Number.isInteger(n) || n < 0) {
+        throw fail(`URL parameter ${key} must be a non-negative integer, got ${JSON.stringify(value)}`);
+      }
+      out[numeric] = n;
+    } else if (key === 'auth_mechanism') {
+      const m = value.toUpperCase();
+      if (m !== 'PLAIN' && m !== 'EXTERNAL') {
+        throw fail(`URL parameter auth_mechanism must be plain or external, got ${JSON.stringify(value)}`);
+      }
+      out.mechanism ??= m; // the URI spec allows several, in order of preference
+    } else if (key in TLS_FILES) {
+      if (!tlsParam(key) || !readFiles) continue;
+      try {
+        tls[TLS_FILES[key]!] = readFileSync(value);
+      } catch (err) {
+        throw fail(`URL parameter ${key}: cannot read ${value}: ${(err as NodeJS.ErrnoException).code ?? err}`);
+      }
+    } else if (key === 'verify') {
+      if (value !== 'verify_peer' && value !== 'verify_none') {
+        throw fail(`URL parameter verify must be verify_peer or verify_none, got ${JSON.stringify(value)}`);
+      }
+      if (tlsParam(key)) tls.rejectUnauthorized = value === 'verify_peer';
+    } else if (key === 'server_name_indication') {
+      // 'disable': no SNI; node:tls sends none for an empty servername.
+      if (tlsParam(key)) tls.servername = value === 'disable' ? '' : value;
+    } else if (!NO_EFFECT.has(key)) {
+      out.ignored.push(`${key} (unknown)`);
+    }
+  }
+  if (anyTls) out.tls = tls;
+  return out;
 }

@@ -35,8 +35,9 @@ import { EventEmitter } from 'node:events';
 import { inspect } from 'node:util';
 import type { Channel } from '../../connection/channel.js';
 import type { Connection } from '../../connection/connection.js';
-import { ConnectionError } from '../../protocol/errors.js';
-import { left, within } from '../session/deadline.js';
+import { asyncDispose } from '../../connection/dispose.js';
+import { ConnectionError, WarrenError } from '../../protocol/errors.js';
+import { bounded, left, within } from '../session/deadline.js';
 import type { Participant, Session, SessionHost } from '../session/types.js';
 import { declareCompanions, redeclareQueue } from './companions.js';
 import { Deliveries } from './deliveries.js';
@@ -86,6 +87,11 @@ export interface ConsumerEvents {
 export interface StopOptions {
   /** How long to wait for in-flight handlers; then the channel is closed and the broker redelivers what is left. Default 10 000. */
   timeoutMs?: number;
+  /**
+   * Aborting it cuts the stop short, as if `timeoutMs` had passed now (the channel is closed; the broker
+   * redelivers what is unsettled), and rejects this call at once with code `ERR_ABORTED`.
+   */
+  signal?: AbortSignal;
 }
 
 /**
@@ -123,6 +129,8 @@ export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
   private reattachTimer: NodeJS.Timeout | undefined;
   private reattachFailures = 0;
   private stopping: Promise<void> | undefined;
+  /** Aborted when a stop({ signal }) is aborted: the stop's waits end at once. */
+  private readonly cutStop = new AbortController();
   /** Set while an attach / resubscribe step runs: its own failure handling decides what follows. */
   private stepping = false;
 
@@ -221,7 +229,21 @@ export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
    */
   stop(options: StopOptions = {}): Promise<void> {
     this.stopping ??= this.doStop(Date.now() + (options.timeoutMs ?? DEFAULT_STOP_TIMEOUT_MS), CLOSE_WAIT_MS);
-    return this.stopping;
+    if (options.signal === undefined) return this.stopping;
+    return bounded(
+      this.stopping,
+      { signal: options.signal },
+      {
+        what: `stop() of the consumer of queue ${JSON.stringify(this.name)}`,
+        timeout: () => new WarrenError('stop() has no timer of its own'),
+        gaveUp: () => this.cutStop.abort(),
+      },
+    );
+  }
+
+  /** `await using consumer = await mq.consume(...)`: {@link stop} with the default deadline when the scope ends. */
+  [asyncDispose](): Promise<void> {
+    return this.stop();
   }
 
   /** Never shows the connection (and its credentials) behind it. */
@@ -241,13 +263,14 @@ export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
     clearTimeout(this.reattachTimer);
     this.reattachTimer = undefined;
     // Every wait is bounded: a connection that went silent must not hold up disconnect().
-    await within(this.chain, left(deadline));
+    const cut = this.cutStop.signal;
+    await within(this.chain, left(deadline), cut);
     const ch = this.channel;
     const tag = this.tag;
     this.tag = undefined;
-    if (ch?.isOpen && tag !== undefined) await within(ch.basicCancel(tag), left(deadline));
+    if (ch?.isOpen && tag !== undefined) await within(ch.basicCancel(tag), left(deadline), cut);
     this.deliveries.requeueWaiting();
-    const idle = await this.deliveries.waitIdle(left(deadline));
+    const idle = await this.deliveries.waitIdle(left(deadline), cut);
     if (!idle) {
       this.session.logger.warn(
         { queue: this.name, inFlight: this.deliveries.inFlight },

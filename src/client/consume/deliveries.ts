@@ -77,17 +77,24 @@ export class Deliveries {
   }
 
   /** Resolves true once nothing is unsettled, false after `timeoutMs`. */
-  waitIdle(timeoutMs: number): Promise<boolean> {
+  waitIdle(timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
     if (this.unsettled === 0) return Promise.resolve(true);
+    if (signal?.aborted) return Promise.resolve(false);
     return new Promise((resolve) => {
       const done = (): void => {
         clearTimeout(timer);
+        signal?.removeEventListener('abort', giveUp);
         resolve(true);
       };
-      const timer = setTimeout(() => {
+      // The deadline passed, or the stop was aborted (cut short): stop waiting, leave nothing behind.
+      const giveUp = (): void => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', giveUp);
         this.idleWaiters = this.idleWaiters.filter((w) => w !== done);
         resolve(false);
-      }, timeoutMs);
+      };
+      const timer = setTimeout(giveUp, timeoutMs);
+      signal?.addEventListener('abort', giveUp, { once: true });
       this.idleWaiters.push(done);
     });
   }

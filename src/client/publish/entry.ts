@@ -25,6 +25,7 @@ export interface EntryOwner {
 }
 
 const RELEASED = Buffer.alloc(0);
+const ignore = (): void => {};
 
 /**
  * One held message. It is its own confirm callback on the channel (no promise or closure per write): the
@@ -40,6 +41,17 @@ export class Entry implements OutgoingMessage, PendingConfirm {
   /** Among the messages in flight when a channel closed for a reason that named none: sent alone until cleared. */
   suspect = false;
   returned: ReturnedMessage | undefined = undefined;
+  /** When its publish() gives up (epoch ms), and the timeout that made it, for the error message. */
+  deadline = 0;
+  timeoutMs = 0;
+  /**
+   * Its publish() already rejected (timed out or aborted) while it was in flight: it stays held until the
+   * broker answers or the channel dies (the buffer's accounting stays honest), but is never written again.
+   */
+  abandoned = false;
+  /** The caller's signal and its listener, only when one was given. */
+  signal: AbortSignal | undefined = undefined;
+  onAbort: (() => void) | undefined = undefined;
   readonly exchange: string;
   readonly routingKey: string;
   readonly mandatory: boolean;
@@ -51,8 +63,8 @@ export class Entry implements OutgoingMessage, PendingConfirm {
   constructor(
     private readonly owner: EntryOwner,
     message: OutgoingMessage,
-    readonly succeed: () => void,
-    readonly fail: (err: Error) => void,
+    public succeed: () => void,
+    public fail: (err: Error) => void,
   ) {
     this.exchange = message.exchange;
     this.routingKey = message.routingKey;
@@ -70,10 +82,29 @@ export class Entry implements OutgoingMessage, PendingConfirm {
     this.owner.refused(this, err);
   }
 
-  /** Marks it settled and lets go of the body. */
+  /** Marks it settled and lets go of the body (and of the caller's signal). */
   release(): void {
     this.state = DONE;
     this.body = RELEASED;
     this.returned = undefined;
+    this.unlisten();
+  }
+
+  /** Stops listening to the caller's signal. */
+  unlisten(): void {
+    if (this.onAbort === undefined) return;
+    this.signal?.removeEventListener('abort', this.onAbort);
+    this.signal = undefined;
+    this.onAbort = undefined;
+  }
+
+  /** Rejects its publish() now with `err`; whatever the broker says later is not passed on. */
+  abandon(err: Error): void {
+    this.abandoned = true;
+    this.unlisten();
+    const fail = this.fail;
+    this.succeed = ignore;
+    this.fail = ignore;
+    fail(err);
   }
 }

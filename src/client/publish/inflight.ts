@@ -35,6 +35,15 @@ export class InflightList {
     return this.slots.length - this.head;
   }
 
+  /** Calls `fn` with every entry in flight, in write order. */
+  forEach(fn: (e: Entry) => void): void {
+    const slots = this.slots;
+    for (let i = this.head; i < slots.length; i++) {
+      const e = slots[i];
+      if (e !== null && e !== undefined) fn(e);
+    }
+  }
+
   add(e: Entry): void {
     e.state = IN_FLIGHT;
     e.seq = this.nextSeq++;

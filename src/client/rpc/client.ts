@@ -35,7 +35,7 @@ import {
   RpcTimeoutError,
 } from '../consume/errors.js';
 import { ERROR_CODE_HEADER, ERROR_HEADER } from '../consume/message.js';
-import { ClientClosedError } from '../errors.js';
+import { AbortedError, ClientClosedError } from '../errors.js';
 import { left, within } from '../session/deadline.js';
 import type { Participant, Session } from '../session/types.js';
 import { decodeBody, encodePayload } from './codec.js';
@@ -55,6 +55,9 @@ interface Pending {
   resolve(value: unknown): void;
   reject(err: Error): void;
   timer: NodeJS.Timeout;
+  /** The caller's signal and its listener, when one was given. */
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
   /** The channel the request was published on, once it was. */
   channel: Channel | undefined;
   exchange: string;
@@ -120,6 +123,8 @@ export class RpcClient {
     } catch (err) {
       return Promise.reject(err);
     }
+    const signal = options.signal;
+    if (signal?.aborted) return Promise.reject(new AbortedError(`rpc ${JSON.stringify(routingKey)}`, signal.reason));
     this.used = true;
     const id = randomUUID();
     return new Promise<unknown>((resolve, reject) => {
@@ -135,12 +140,17 @@ export class RpcClient {
         headers: options.headers,
         resends: 0,
         dispatches: 0,
+        signal,
+        onAbort: undefined,
         timer: setTimeout(() => {
-          if (this.pending.get(id) !== entry) return;
-          this.pending.delete(id);
-          reject(new RpcTimeoutError(exchange, routingKey, timeoutMs, id));
+          this.settle(id, entry, new RpcTimeoutError(exchange, routingKey, timeoutMs, id));
         }, timeoutMs),
       };
+      if (signal !== undefined) {
+        entry.onAbort = () =>
+          this.settle(id, entry, new AbortedError(`rpc ${JSON.stringify(routingKey)}`, signal.reason));
+        signal.addEventListener('abort', entry.onAbort, { once: true });
+      }
       this.pending.set(id, entry);
       this.dispatch(id, entry);
     });
@@ -304,6 +314,7 @@ export class RpcClient {
     if (this.pending.get(id) !== entry) return;
     this.pending.delete(id);
     clearTimeout(entry.timer);
+    if (entry.onAbort !== undefined) entry.signal?.removeEventListener('abort', entry.onAbort);
     if (err !== undefined) entry.reject(err);
     else entry.resolve(value);
   }
@@ -379,6 +390,7 @@ function clientOf(mq: RpcHost): RpcClient {
  * @throws ChannelError (404) when `options.exchange` does not exist; other calls are not affected.
  * @throws RpcConnectionLostError (`ERR_RPC_CONNECTION_LOST`, recoverable) when the connection was lost first.
  * @throws ClientClosedError when the client is not connected (before `connect()`, after `disconnect()`).
+ * @throws AbortedError (`ERR_ABORTED`) when `options.signal` aborted first.
  *
  * @example
  * ```ts

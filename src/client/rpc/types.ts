@@ -20,6 +20,11 @@ export interface RpcOptions {
   exchange?: string;
   /** How long to wait for the reply (and, while reconnecting, for a connection). Default {@link DEFAULT_RPC_TIMEOUT_MS}. */
   timeoutMs?: number;
+  /**
+   * Aborting it rejects the call at once with code `ERR_ABORTED` (the signal's reason as `cause`); a reply
+   * that arrives later is dropped. A request already written may still be handled by a server.
+   */
+  signal?: AbortSignal;
   headers?: FieldTable;
   /** Overrides the content type chosen from the payload. */
   contentType?: string;

@@ -13,22 +13,48 @@
 import { inspect } from 'node:util';
 import { connect } from '../../connection/connect.js';
 import type { Connection } from '../../connection/connection.js';
-import { parseAmqpUrl } from '../../connection/options.js';
+import { type ConnectOptions, parseAmqpUrl } from '../../connection/options.js';
 import { ConnectionError, WarrenError } from '../../protocol/errors.js';
+import type { FieldTable } from '../../protocol/field-table.js';
 import type { ResolvedConfig } from '../config.js';
-import { ClientClosedError } from '../errors.js';
+import { ClientClosedError, ConnectTimeoutError } from '../errors.js';
 import { buildMessage, type MessageBody, type PublishMessageOptions } from '../message.js';
 import { type OutgoingMessage, type PublishBufferOptions, Publisher } from '../publisher.js';
 import { backoffDelay, connRetry, type RetryOptions } from '../retry.js';
 import { type Logger, type ResolvedSettings, redactUrl } from '../settings.js';
 import { declareTopology } from '../topology.js';
-import { closeBy, destroyConnection, left, sleep, within } from './deadline.js';
+import { bounded, type CallOptions, closeBy, destroyConnection, left, sleep, within } from './deadline.js';
 import { PublishChannel } from './publish-channel.js';
 import type { EventSink, Generation, Participant, Session, SessionState } from './types.js';
 
+/** Username and password to log in with, as a {@link CredentialsProvider} returns them. */
+export interface Credentials {
+  username: string;
+  password: string;
+}
+
+/**
+ * Called before every connection attempt (the first connect and each reconnect) for the credentials to log
+ * in with, e.g. a fresh OAuth 2 token from a vault. What it returns wins over the URL's user and password.
+ * A provider that throws fails that attempt (retried like any other).
+ */
+export type CredentialsProvider = () => Credentials | Promise<Credentials>;
+
 /** Options of a session (the facade's options, minus the connection settings). */
 export interface SessionOptions {
+  /** Explicit heartbeat option (it wins over the URL's `heartbeat`, which wins over the default). */
+  heartbeat?: number;
+  /** Explicit connection timeout option (it wins over the URL's `connection_timeout`). */
+  connectionTimeout?: number;
   frameMax?: number;
+  /** Most channels to propose (1..65535); the URL's `channel_max` otherwise; default 2047. */
+  channelMax?: number;
+  /** SASL mechanism; the URL's `auth_mechanism` otherwise; default PLAIN. */
+  mechanism?: 'PLAIN' | 'EXTERNAL';
+  /** Extra client properties announced to the broker (shown in the management UI). */
+  clientProperties?: FieldTable;
+  /** Asked for the credentials at every (re)connect. */
+  credentials?: CredentialsProvider;
   publish?: PublishBufferOptions;
   connectRetry?: Pick<RetryOptions, 'attempts' | 'baseDelayMs' | 'maxDelayMs' | 'factor' | 'jitter'>;
   reconnect?: Pick<RetryOptions, 'baseDelayMs' | 'maxDelayMs' | 'factor' | 'jitter'> & {
@@ -127,6 +153,10 @@ export class ClientSession implements Session {
   private stableTimer: NodeJS.Timeout | undefined;
   private blockedTimer: NodeJS.Timeout | undefined;
   private waiters: Array<{ resolve(g: Generation): void; reject(err: Error): void }> = [];
+  /** connect() callers still waiting for the first generation (see {@link connect}). */
+  private connectCallers = 0;
+  /** The secret last given to {@link updateSecret}: the password of later connections. Hard-private: never printed. */
+  #secret: string | undefined;
 
   constructor(
     readonly config: ResolvedConfig,
@@ -171,7 +201,7 @@ export class ClientSession implements Session {
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.publisher.publish(outgoing);
+    return this.publisher.publish(outgoing, options.timeoutMs, options.signal);
   }
 
   join(p: Participant): Promise<void> {
@@ -199,8 +229,31 @@ export class ClientSession implements Session {
     if (this.events.listenerCount('error') > 0) this.events.emit('error', err);
   }
 
-  /** Connects (trying every URL with backoff) and resolves once ready. Concurrent callers share one attempt. */
-  connect(): Promise<void> {
+  /**
+   * Connects (trying every URL with backoff) and resolves once ready. Concurrent callers share one attempt.
+   * A caller whose `signal` aborts or whose `timeoutMs` passes stops waiting (ERR_ABORTED /
+   * ERR_CONNECT_TIMEOUT); when no caller is left waiting for a first connect, the attempt is given up too
+   * (the client is back to idle, nothing left running). A reconnect under way is never given up this way.
+   */
+  connect(options: CallOptions = {}): Promise<void> {
+    const shared = this.connectShared();
+    if (options.signal === undefined && options.timeoutMs === undefined) {
+      if (this.st === 'connecting') this.connectCallers++;
+      return shared;
+    }
+    const first = this.st === 'connecting';
+    if (first) this.connectCallers++;
+    return bounded(shared, options, {
+      what: 'connect()',
+      timeout: (ms) => new ConnectTimeoutError(`connect() did not finish within ${ms} ms (state ${this.st})`),
+      gaveUp: (err) => {
+        if (!first || this.connecting !== shared) return;
+        if (--this.connectCallers === 0 && this.st === 'connecting') this.abort.abort(err);
+      },
+    });
+  }
+
+  private connectShared(): Promise<void> {
     switch (this.st) {
       case 'ready':
         return Promise.resolve();
@@ -213,6 +266,7 @@ export class ClientSession implements Session {
     }
     this.move('connecting');
     this.abort = new AbortController();
+    this.connectCallers = 0;
     this.publisher.reopen();
     const signal = this.abort.signal;
     const connecting = connRetry(() => this.establish(signal), {
@@ -237,6 +291,26 @@ export class ClientSession implements Session {
     this.connecting = connecting;
     this.track(connecting);
     return connecting;
+  }
+
+  /**
+   * Sends `secret` (an OAuth 2 token...) to the broker on the ready connection (connection.update-secret,
+   * RabbitMQ 3.8+), and logs in with it on later reconnects (unless a credentials provider is configured:
+   * then the provider is asked at each reconnect, and its answer wins).
+   */
+  async updateSecret(secret: string, reason: string): Promise<void> {
+    if (typeof secret !== 'string' || typeof reason !== 'string') {
+      throw new WarrenError('updateSecret(secret, reason) takes two strings', {
+        code: 'ERR_INVALID_ARGUMENT',
+        recoverable: false,
+      });
+    }
+    const live = this.current;
+    if (live === undefined || !live.conn.isOpen) {
+      throw new ClientClosedError(`updateSecret: not connected (state ${this.st})`);
+    }
+    await live.conn.updateSecret(secret, reason);
+    this.#secret = secret;
   }
 
   /** Declares the topology again on the ready connection. */
@@ -306,16 +380,7 @@ export class ClientSession implements Session {
 
   /** Opens one connection and sets it up completely, or fails (and closes it) as one attempt. */
   private async setUp(url: string, signal: AbortSignal): Promise<void> {
-    const s = this.settings;
-    const conn = await connect({
-      ...parseAmqpUrl(url),
-      heartbeat: s.heartbeat,
-      connectionTimeout: s.connectionTimeout,
-      ...(s.tls ? { tls: s.tls } : {}),
-      ...(s.connectionName ? { connectionName: s.connectionName } : {}),
-      ...(this.options.frameMax ? { frameMax: this.options.frameMax } : {}),
-      signal,
-    });
+    const conn = await connect({ ...(await this.connectOptions(url)), signal });
     this.opened.add(conn);
     conn.once('close', () => this.opened.delete(conn));
     const gen = ++this.gen;
@@ -355,6 +420,52 @@ export class ClientSession implements Session {
     for (const w of waiters) w.resolve(attempt);
     this.logger.info({ url: redactUrl(url) }, `warren: connected to ${redactUrl(url)}`);
     this.events.emit('connected', { url: redactUrl(url) });
+  }
+
+  /**
+   * The engine's options for one attempt at `url`. Precedence: an explicit option, then the URL's query
+   * parameter, then the default; credentials from the provider, else the last updated secret, else the URL.
+   */
+  private async connectOptions(url: string): Promise<ConnectOptions> {
+    const s = this.settings;
+    const o = this.options;
+    const { tls: urlTls, ...fromUrl } = parseAmqpUrl(url);
+    const out: ConnectOptions = {
+      ...fromUrl,
+      heartbeat: o.heartbeat !== undefined ? s.heartbeat : (fromUrl.heartbeat ?? s.heartbeat),
+      connectionTimeout:
+        o.connectionTimeout !== undefined ? s.connectionTimeout : (fromUrl.connectionTimeout ?? s.connectionTimeout),
+    };
+    if (urlTls !== undefined || s.tls !== undefined) {
+      out.tls = { ...(typeof urlTls === 'object' ? urlTls : {}), ...s.tls };
+    }
+    if (s.connectionName !== undefined) out.connectionName = s.connectionName;
+    if (o.frameMax) out.frameMax = o.frameMax;
+    if (o.channelMax !== undefined) out.channelMax = o.channelMax;
+    if (o.mechanism !== undefined) out.mechanism = o.mechanism;
+    if (o.clientProperties !== undefined) out.clientProperties = o.clientProperties;
+    if (this.#secret !== undefined) out.password = this.#secret;
+    if (o.credentials !== undefined) {
+      let creds: Credentials;
+      try {
+        creds = await o.credentials();
+      } catch (err) {
+        throw new ConnectionError(`the credentials provider failed: ${(err as Error)?.message ?? String(err)}`, {
+          code: 'ERR_CREDENTIALS',
+          recoverable: true,
+          cause: err,
+        });
+      }
+      if (typeof creds?.username !== 'string' || typeof creds.password !== 'string') {
+        throw new ConnectionError('the credentials provider must return { username: string, password: string }', {
+          code: 'ERR_CREDENTIALS',
+          recoverable: false,
+        });
+      }
+      out.username = creds.username;
+      out.password = creds.password;
+    }
+    return out;
   }
 
   private async declare(conn: Connection): Promise<string[]> {

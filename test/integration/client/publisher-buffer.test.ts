@@ -106,9 +106,9 @@ interface Tracked {
 }
 
 /** Publishes and records how (and when) the promise settles. */
-function publish(p: Publisher, id: string, bytes = 10, order?: string[]): Tracked {
+function publish(p: Publisher, id: string, bytes = 10, order?: string[], timeoutMs?: number): Tracked {
   const t: Tracked = { state: 'pending' };
-  p.publish(message(id, bytes)).then(
+  p.publish(message(id, bytes), timeoutMs).then(
     () => {
       t.state = 'resolved';
       t.at = Date.now();
@@ -142,8 +142,9 @@ function settle(): Promise<void> {
 describe('Publisher: buffer limits', () => {
   it('holds at most maxBufferedMessages; a publish that finds no room rejects with PublishTimeoutError after publishTimeoutMs', async () => {
     const p = new Publisher({ maxBufferedMessages: 2, publishTimeoutMs: 80 });
-    const a = publish(p, 'a');
-    const b = publish(p, 'b');
+    // publishTimeoutMs is the whole publish's deadline: the held ones get longer deadlines of their own.
+    const a = publish(p, 'a', 10, undefined, 10_000);
+    const b = publish(p, 'b', 10, undefined, 10_000);
     const t0 = Date.now();
     const c = publish(p, 'c');
     await settle();
@@ -168,7 +169,7 @@ describe('Publisher: buffer limits', () => {
 
   it('also bounds the bytes held; an oversized message still passes when nothing else is held', async () => {
     const p = new Publisher({ maxBufferedBytes: 100, publishTimeoutMs: 60 });
-    const a = publish(p, 'a', 60);
+    const a = publish(p, 'a', 60, undefined, 10_000);
     const b = publish(p, 'b', 60);
     await settle();
     expect(p.size).toBe(1);
@@ -372,6 +373,9 @@ describe('Publisher: nacks', () => {
     expect(first.state).toBe('resolved');
     expect(second.state).toBe('resolved');
     expect(p.size).toBe(0);
+    // Only the buffer's deadline sweep is left (unref'd); finding nothing held, it ends by itself.
+    expect(vi.getTimerCount()).toBeLessThanOrEqual(1);
+    vi.advanceTimersByTime(30_000);
     expect(vi.getTimerCount()).toBe(0);
   });
 
