@@ -5,7 +5,8 @@ import type { Connection } from '../connection/connection.js';
 import { configWarnings, formatIssue, type RabbitMQConfig, type ResolvedConfig, validateConfig } from './config.js';
 import { type ConsumeHandler, type ConsumeOptions, type Consumer, consume } from './consume/consumer.js';
 import { ClientClosedError } from './errors.js';
-import type { MessageBody, PublishMessageOptions } from './message.js';
+import type { MessageBody, PublishOptions } from './message.js';
+import { publishChecked } from './publish-checked.js';
 import type { PublishBufferOptions } from './publisher.js';
 import type { RetryOptions } from './retry.js';
 import { rpc } from './rpc/client.js';
@@ -175,8 +176,12 @@ export class AsyncRabbitMQ extends EventEmitter<AsyncRabbitMQEvents> implements 
    * await mq.publishMessage('order.created', Buffer.from(bytes), { exchange: 'orders', headers: { 'x-tenant': 'acme' } });
    * ```
    */
-  publishMessage(routingKey: string, message: MessageBody, options: PublishMessageOptions = {}): Promise<void> {
-    return this.session.publish(routingKey, message, options);
+  publishMessage<T extends MessageBody = MessageBody>(
+    routingKey: string,
+    message: T,
+    options: PublishOptions<T> = {},
+  ): Promise<void> {
+    return publishChecked(this.session, routingKey, message, options);
   }
 
   /**
@@ -203,8 +208,12 @@ export class AsyncRabbitMQ extends EventEmitter<AsyncRabbitMQEvents> implements 
    * const price = await mq.rpc<number>('pricing', { sku: 'A1' }, { timeoutMs: 2000 });
    * ```
    */
-  rpc<R = unknown>(routingKey: string, payload: RpcPayload, options?: RpcOptions): Promise<R> {
-    return rpc<R>(this, routingKey, payload, options);
+  rpc<Res = unknown, Req extends RpcPayload = RpcPayload>(
+    routingKey: string,
+    payload: Req,
+    options?: RpcOptions<Res, Req>,
+  ): Promise<Res> {
+    return rpc<Res, Req>(this, routingKey, payload, options);
   }
 
   /**
@@ -217,7 +226,7 @@ export class AsyncRabbitMQ extends EventEmitter<AsyncRabbitMQEvents> implements 
   rpcServer<Req = unknown, Res = unknown>(
     queue: string,
     handler: RpcHandler<Req, Res>,
-    options?: RpcServerOptions<Req>,
+    options?: RpcServerOptions<Req, Res>,
   ): Promise<Consumer<Buffer>> {
     return rpcServer(this, queue, handler, options);
   }

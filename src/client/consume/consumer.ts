@@ -40,15 +40,17 @@ import { left, within } from '../session/deadline.js';
 import type { Participant, Session, SessionHost } from '../session/types.js';
 import { declareCompanions, redeclareQueue } from './companions.js';
 import { Deliveries } from './deliveries.js';
-import { type Entry, type IncomingDelivery, Message } from './delivery.js';
+import { type Entry, type IncomingDelivery, Message, withOutcomes } from './delivery.js';
 import { ConsumerCancelledError, errorText, HandlerTimeoutError } from './errors.js';
 import { attemptOf, type ConsumeMessage, decodePayload } from './message.js';
 import { type ConsumeOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import { Outcomes } from './outcomes.js';
 
 export * from './errors.js';
+export { DEFAULT_OUTCOME_ATTEMPTS, DEFAULT_RETRY_LATER_MS, Outcome, type OutcomeKind } from './handler-outcome.js';
 export * from './message.js';
 export * from './options.js';
+export * from './schema.js';
 
 /** Default `timeoutMs` of {@link Consumer.stop}. */
 export const DEFAULT_STOP_TIMEOUT_MS = 10_000;
@@ -132,7 +134,7 @@ export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
     this.session = host.session;
     this.name = queue;
     this.serverNamed = this.session.serverNamedQueues.indexOf(queue);
-    this.handler = handler;
+    this.handler = withOutcomes(handler);
     this.opts = resolveOptions(queue, handler, options);
     this.deliveries = new Deliveries(
       this.opts.concurrency,
@@ -464,7 +466,8 @@ export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
       return;
     }
     // A raw payload needs no decoding step (and no result object per message).
-    const decoded = o.json || o.schema !== undefined ? decodePayload<T>(d.body, o.json, o.schema) : undefined;
+    let decoded = o.json || o.schema !== undefined ? decodePayload<T>(d.body, o.json, o.schema) : undefined;
+    if (decoded instanceof Promise) decoded = await decoded;
     if (decoded !== undefined && !decoded.ok) {
       await this.outcomes.undecodable(entry, attempt, decoded.error, decoded.cause);
       return;
