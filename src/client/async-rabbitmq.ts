@@ -3,7 +3,10 @@ import { inspect } from 'node:util';
 import type { Channel } from '../connection/channel.js';
 import type { Connection } from '../connection/connection.js';
 import { configWarnings, formatIssue, type RabbitMQConfig, type ResolvedConfig, validateConfig } from './config.js';
+import { type BroadcastOptions, type BroadcastSubscription, subscribeBroadcast } from './consume/broadcast.js';
 import { type ConsumeHandler, type ConsumeOptions, type Consumer, consume } from './consume/consumer.js';
+import { type MessageStream, type MessagesOptions, messages } from './consume/iterate.js';
+import { type ReapOptions, type ReapResult, reapQueue } from './consume/reap.js';
 import { ClientClosedError } from './errors.js';
 import type { MessageBody, PublishOptions } from './message.js';
 import { publishChecked } from './publish-checked.js';
@@ -199,6 +202,25 @@ export class AsyncRabbitMQ extends EventEmitter<AsyncRabbitMQEvents> implements 
    */
   consume<T = unknown>(queue: string, handler: ConsumeHandler<T>, options?: ConsumeOptions<T>): Promise<Consumer<T>> {
     return consume(this, queue, handler, options);
+  }
+
+  /** `for await (const msg of mq.messages(queue, { signal, prefetch }))`: see {@link messages}. */
+  messages<T = unknown>(queue: string, options?: MessagesOptions<T>): MessageStream<T> {
+    return messages<T>(this, queue, options);
+  }
+
+  /** Every message of `exchange` to this instance, across reconnects: see {@link subscribeBroadcast}. */
+  subscribeBroadcast<T = unknown>(
+    exchange: string,
+    handler: ConsumeHandler<T>,
+    options?: BroadcastOptions<T>,
+  ): Promise<BroadcastSubscription<T>> {
+    return subscribeBroadcast<T>(this, exchange, handler, options);
+  }
+
+  /** Deletes `queue` only if nothing consumes it (quorum queues too): see {@link reapQueue}. */
+  reapQueue(queue: string, options?: ReapOptions): Promise<ReapResult> {
+    return reapQueue(this, queue, options);
   }
 
   /**

@@ -82,6 +82,10 @@ export interface ConsumerEvents {
    * registered; otherwise the error goes to the client's `'error'` event and logger.
    */
   error: [error: unknown];
+  /** `stop()` began (called by you, by the client's `disconnect()`, or after an unrecoverable cancel). */
+  stopping: [];
+  /** The consumer has stopped: nothing of it is left on the broker. */
+  stopped: [];
 }
 
 /** Options of {@link Consumer.stop}. */
@@ -240,6 +244,7 @@ export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
 
   private async doStop(deadline: number, closeWaitMs: number): Promise<void> {
     this.status = 'stopping';
+    this.emit('stopping');
     clearTimeout(this.reattachTimer);
     this.reattachTimer = undefined;
     // Every wait is bounded: a connection that went silent must not hold up disconnect().
@@ -262,6 +267,7 @@ export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
     if (ch !== undefined) await within(ch.close(), Math.max(left(deadline), closeWaitMs));
     this.status = 'stopped';
     this.session.leave(this.participant);
+    this.emit('stopped');
   }
 
   // ------------------------------------------------------------------------------------------------------

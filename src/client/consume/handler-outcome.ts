@@ -75,6 +75,4 @@ export const DEFAULT_RETRY_LATER_MS = 5000;
 export const DEFAULT_OUTCOME_ATTEMPTS = 5;
 
 /** Internal: give a delivery back to the broker untouched (nack + requeue), not counted as an attempt. */
-export class Release {
-  static readonly instance = new Release();
-}
+export const RELEASE: Readonly<{ release: true }> = Object.freeze({ release: true });

@@ -14,7 +14,7 @@ import type { Session } from '../session/types.js';
 import { declareRetryQueue } from './companions.js';
 import type { Entry, Settle } from './delivery.js';
 import { errorText, type FailureOutcome, HandlerError, MessageDecodeError } from './errors.js';
-import { DEFAULT_OUTCOME_ATTEMPTS, DEFAULT_RETRY_LATER_MS, Outcome, Release } from './handler-outcome.js';
+import { DEFAULT_OUTCOME_ATTEMPTS, DEFAULT_RETRY_LATER_MS, Outcome, RELEASE } from './handler-outcome.js';
 import { deadLetterHeaders, originOf, retryHeaders } from './message.js';
 import { type ResolvedOptions, retryQueueName } from './options.js';
 import { REMOVED_HEADER, sanitizeCopy } from './sanitize.js';
@@ -68,7 +68,7 @@ export class Outcomes {
    * thrown, or made with the message's methods, which win over what is thrown) is carried out instead.
    */
   async failed(entry: Entry, attempt: number, cause: unknown): Promise<void> {
-    if (cause instanceof Release) {
+    if (cause === RELEASE) {
       this.host.settle(entry, 'nack', true);
       return;
     }
