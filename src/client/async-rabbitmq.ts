@@ -173,6 +173,7 @@ export class AsyncRabbitMQ extends EventEmitter<AsyncRabbitMQEvents> implements 
    * @throws ClientClosedError when not connected (before `connect()`, after `disconnect()`).
    * @throws MessageTooLargeError when the body is over `maxMessageBytes` (nothing is sent).
    * @throws ChannelError when the broker closed the publish channel over this message (e.g. 404: no such exchange).
+   * @throws SchemaValidationError when `options.schema` refuses the message (nothing is sent).
    * @example
    * ```ts
    * await mq.publishMessage('jobs', { task: 'resize', id: 7 });
@@ -181,7 +182,8 @@ export class AsyncRabbitMQ extends EventEmitter<AsyncRabbitMQEvents> implements 
    */
   publishMessage<T extends MessageBody = MessageBody>(
     routingKey: string,
-    message: T,
+    // Typed by the explicit type argument or the schema, never narrowed by the message itself.
+    message: NoInfer<T>,
     options: PublishOptions<T> = {},
   ): Promise<void> {
     return publishChecked(this.session, routingKey, message, options);

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { type FieldTable, TypedValue } from '../protocol/field-table.js';
 import type { BasicProperties } from '../protocol/spec.js';
-import type { Schema } from './consume/schema.js';
+import type { InputSchema } from './consume/schema.js';
 import { InvalidMessageError } from './errors.js';
 import type { OutgoingMessage } from './publisher.js';
 
@@ -63,7 +63,7 @@ export interface PublishOptions<T = unknown> extends PublishMessageOptions {
    * safeParse/parse). Its output is what is sent (defaults and transforms applied). A failure rejects with
    * `SchemaValidationError` naming every failing path; nothing is sent.
    */
-  schema?: Schema<T>;
+  schema?: InputSchema<T>;
 }
 
 /** Turns the arguments of `publishMessage` into a message, checking what the broker would refuse. */

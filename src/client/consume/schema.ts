@@ -44,6 +44,17 @@ export type ParseSchema<T> =
  */
 export type Schema<T> = StandardSchemaV1<unknown, T> | ParseSchema<T>;
 
+/**
+ * A schema that checks a value of type `T` before it is sent (publish, an RPC request, an RPC server's
+ * reply): typed by its *input*, so that a zod schema with defaults accepts what its input allows. A
+ * parse/safeParse schema (which declares no input type) fits any `T`.
+ */
+export type InputSchema<T> =
+  | StandardSchemaV1<T, unknown>
+  // One that takes anything (declared `StandardSchemaV1<unknown, X>`) takes a `T` too.
+  | StandardSchemaV1<unknown, unknown>
+  | (ParseSchema<unknown> & { readonly '~standard'?: undefined });
+
 /** The output type of a schema. */
 export type SchemaOutput<S> =
   S extends StandardSchemaV1<unknown, infer O> ? O : S extends ParseSchema<infer O> ? O : never;

@@ -5,7 +5,7 @@
 import type { FieldTable } from '../../protocol/field-table.js';
 import type { ConsumeMessage } from '../consume/message.js';
 import type { ConsumeOptions } from '../consume/options.js';
-import type { Schema } from '../consume/schema.js';
+import type { InputSchema, Schema } from '../consume/schema.js';
 import type { MessageBody } from '../message.js';
 
 /** The pseudo-queue of RabbitMQ's direct reply-to. */
@@ -33,7 +33,7 @@ export interface RpcOptions<Res = unknown, Req = unknown> {
    * Validates the request before it is sent (its output is what is sent); a failure rejects with
    * {@link SchemaValidationError} and nothing is sent.
    */
-  requestSchema?: Schema<Req>;
+  requestSchema?: InputSchema<Req>;
   /** Exchange to publish the request to. Default `''` (the default exchange: the routing key names the queue). */
   exchange?: string;
   /** How long to wait for the reply (and, while reconnecting, for a connection). Default {@link DEFAULT_RPC_TIMEOUT_MS}. */
@@ -62,5 +62,5 @@ export interface RpcServerOptions<Req = unknown, Res = unknown>
   /** Validates a JSON request (a Standard Schema, or safeParse/parse); a request that fails it gets an error reply. */
   schema?: Schema<Req>;
   /** Validates the handler's result before it is sent; a result that fails it is answered with an error reply. */
-  responseSchema?: Schema<Res>;
+  responseSchema?: InputSchema<Res>;
 }
