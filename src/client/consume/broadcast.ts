@@ -13,7 +13,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Connection } from '../../connection/connection.js';
+import { ChannelError } from '../../protocol/errors.js';
 import type { FieldTable } from '../../protocol/field-table.js';
+import { sleep } from '../session/deadline.js';
 import type { Session } from '../session/types.js';
 import { type ConsumeHandler, type Consumer, type ConsumerHost, consume, type StopOptions } from './consumer.js';
 import { ConsumerOptionsError } from './errors.js';
@@ -47,6 +49,13 @@ export interface BroadcastSubscription<T = unknown> {
 }
 
 const instanceIds = new WeakMap<Session, string>();
+/**
+ * How often a declare refused with 405 is tried again at once (≈ 3 s): the broker has not yet noticed
+ * that this instance's previous connection is dead, and that connection still owns the queue. After
+ * that the client is called ready without it, and the declare goes on in the background (every second,
+ * for as long as the connection lives) while the consumer retries its subscription with its own backoff.
+ */
+const LOCKED_RETRIES = 6;
 
 /** The instance id of a client (random, made on first use): the suffix of its broadcast queues. */
 export function instanceIdOf(mq: ConsumerHost): string {
@@ -97,7 +106,7 @@ export async function subscribeBroadcast<T = unknown>(
   }
   const queue = `${exchange}.${instanceId}`;
   const session = mq.session;
-  const declare = async (conn: Connection): Promise<void> => {
+  const declareOnce = async (conn: Connection): Promise<void> => {
     const ch = await conn.createChannel();
     try {
       await ch.queueDeclare({ queue, exclusive: true, autoDelete: true, durable: false });
@@ -105,17 +114,49 @@ export async function subscribeBroadcast<T = unknown>(
         await ch.queueBind({ queue, exchange, routingKey, arguments: bindArguments });
       }
     } finally {
-      await ch.close().catch(() => {});
+      if (ch.isOpen) await ch.close().catch(() => {});
+    }
+  };
+  const declare = async (conn: Connection): Promise<void> => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await declareOnce(conn);
+        return;
+      } catch (err) {
+        // 405: the broker has not yet removed the queue of this instance's previous (lost) connection.
+        const locked = err instanceof ChannelError && err.replyCode === 405;
+        if (!locked || attempt >= LOCKED_RETRIES || !conn.isOpen) throw err;
+        await sleep(Math.min(50 * 2 ** attempt, 1000));
+      }
+    }
+  };
+  let active = true;
+  /** After a failed attach: keep trying on this connection, so that the consumer's own retries find the queue. */
+  const keepTrying = async (conn: Connection): Promise<void> => {
+    while (active && conn.isOpen) {
+      await sleep(1000);
+      if (!active || !conn.isOpen) return;
+      try {
+        await declareOnce(conn);
+        return;
+      } catch {
+        // tried again in a second, as long as the connection lives
+      }
     }
   };
   const queueParticipant = {
-    attach: (conn: Connection) => declare(conn),
+    attach: (conn: Connection) =>
+      declare(conn).catch((err: unknown) => {
+        void keepTrying(conn);
+        throw err;
+      }),
     detach: () => {},
     stop: async () => {},
   };
   try {
     await session.join(queueParticipant);
   } catch (err) {
+    active = false;
     session.leave(queueParticipant);
     throw err;
   }
@@ -123,9 +164,13 @@ export async function subscribeBroadcast<T = unknown>(
   try {
     consumer = await consume<T>(mq, queue, handler, { deadLetter: false, ...rest, exclusive: true });
   } catch (err) {
+    active = false;
     session.leave(queueParticipant);
     throw err;
   }
-  consumer.on('stopped', () => session.leave(queueParticipant));
+  consumer.on('stopped', () => {
+    active = false;
+    session.leave(queueParticipant);
+  });
   return { queue, consumer, stop: (o) => consumer.stop(o) };
 }

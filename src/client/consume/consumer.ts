@@ -244,11 +244,12 @@ export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
 
   private async doStop(deadline: number, closeWaitMs: number): Promise<void> {
     this.status = 'stopping';
-    this.emit('stopping');
     clearTimeout(this.reattachTimer);
     this.reattachTimer = undefined;
     // Every wait is bounded: a connection that went silent must not hold up disconnect().
     await within(this.chain, left(deadline));
+    // After an await: a listener that calls stop() again gets this stop, not a second one.
+    this.emit('stopping');
     const ch = this.channel;
     const tag = this.tag;
     this.tag = undefined;

@@ -140,6 +140,8 @@ export class MessageStream<T = unknown> implements AsyncIterableIterator<Consume
   private started: Promise<void> | undefined;
   private sub: Consumer<T> | undefined;
   private ended = false;
+  /** end() ran (it is re-entered through the consumer's 'stopping' event). */
+  private ending = false;
   private failure: unknown;
   private stopped: Promise<void> | undefined;
   /** next() calls run one after the other (a for-await never overlaps them; manual callers might). */
@@ -270,7 +272,8 @@ export class MessageStream<T = unknown> implements AsyncIterableIterator<Consume
 
   /** No more messages: give back what was sent ahead, wake a waiting pull, stop the consumer. */
   private end(): void {
-    if (this.stopped !== undefined) return;
+    if (this.ending) return;
+    this.ending = true;
     this.ended = true;
     this.options.signal?.removeEventListener('abort', this.onAbort);
     for (const slot of this.buffer.splice(0)) settle(slot, RELEASE);

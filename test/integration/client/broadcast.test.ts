@@ -21,11 +21,13 @@ interface Instance {
   queue: string;
 }
 
+/** Whether `queue` exists: an exclusive queue of another connection answers a passive declare with 405. */
 async function queueExists(queue: string): Promise<boolean> {
   return adminChannelDo((ch) => ch.queueDeclare({ queue, passive: true })).then(
     () => true,
     (err: unknown) => {
       if (err instanceof ChannelError && err.replyCode === 404) return false;
+      if (err instanceof ChannelError && err.replyCode === 405) return true;
       throw err;
     },
   );
