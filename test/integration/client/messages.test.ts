@@ -139,6 +139,22 @@ describe('messages(): an async iterator over a queue', () => {
     expect(stream2.consumer).toBeUndefined();
   });
 
+  it("a consumer's 'stopping' listener may call stop() again: one stop, then 'stopped'", async () => {
+    const q = queueName('iter.reentrant-stop');
+    const mq = await client({ queues: [{ name: q }] });
+    const consumer = await mq.consume(q, () => {});
+    const events: string[] = [];
+    consumer.on('stopping', () => {
+      events.push('stopping');
+      void consumer.stop();
+    });
+    consumer.on('stopped', () => events.push('stopped'));
+    await consumer.stop();
+    expect(events).toEqual(['stopping', 'stopped']);
+    expect(consumer.state).toBe('stopped');
+    expect((await queueInfo(q)).consumerCount).toBe(0);
+  });
+
   it('the client disconnecting ends a waiting loop', async () => {
     const q = queueName('iter.disconnect');
     const mq = await client({ queues: [{ name: q }] });
