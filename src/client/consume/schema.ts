@@ -131,10 +131,10 @@ export async function validateOrThrow<T>(schema: Schema<T>, value: unknown, what
   return r.value;
 }
 
-/** `items[2].sku: Expected string; (root): Required` */
+/** `items[2].sku: Expected string; Required` (an issue of the value itself has no path in the text). */
 export function formatIssues(issues: readonly SchemaIssue[]): string {
   if (issues.length === 0) return 'invalid';
-  return issues.map((i) => `${i.path}: ${i.message}`).join('; ');
+  return issues.map((i) => (i.path === ROOT ? i.message : `${i.path}: ${i.message}`)).join('; ');
 }
 
 function fromStandard<T>(r: StandardSchemaResult<T>): Validated<T> {
