@@ -5,6 +5,7 @@
  * see the table in the README. `outcomes.ts` carries it out.
  * @module
  */
+import { ConsumerOptionsError } from './errors.js';
 
 /** The explicit outcomes of a message. */
 export type OutcomeKind = 'requeue' | 'retry-later' | 'dead-letter' | 'drop';
@@ -47,9 +48,10 @@ export class Outcome {
    * the next attempt; once attempts run out it is dead-lettered instead. Without `delayMs`: the retry
    * policy's delay for this attempt, else {@link DEFAULT_RETRY_LATER_MS}.
    */
+  /** @throws ConsumerOptionsError (`ERR_INVALID_OPTIONS`) for a delay outside 0..2147483647 ms. */
   static retryLater(delayMs?: number, reason?: string): Outcome {
     if (delayMs !== undefined && (!Number.isFinite(delayMs) || delayMs < 0 || delayMs > 0x7fffffff)) {
-      throw new RangeError(`retryLater: delayMs must be 0..2147483647 ms, got ${String(delayMs)}`);
+      throw new ConsumerOptionsError(`retryLater: delayMs must be 0..2147483647 ms, got ${String(delayMs)}`);
     }
     return new Outcome('retry-later', reason, delayMs === undefined ? undefined : Math.round(delayMs));
   }
