@@ -19,6 +19,8 @@ import { sleep } from '../session/deadline.js';
 import type { Session } from '../session/types.js';
 import { type ConsumeHandler, type Consumer, type ConsumerHost, consume, type StopOptions } from './consumer.js';
 import { ConsumerOptionsError } from './errors.js';
+import { Outcome } from './handler-outcome.js';
+import type { ConsumeMessage } from './message.js';
 import type { ConsumeOptions } from './options.js';
 
 /** Options of {@link subscribeBroadcast}. */
@@ -30,11 +32,15 @@ export interface BroadcastOptions<T = unknown> extends Omit<ConsumeOptions<T>, '
   routingKeys?: string[];
   /** Binding arguments (a headers exchange's `x-match`...). */
   bindArguments?: FieldTable;
-  /** Names this instance's queue `<exchange>.<instanceId>`. Default: random, one per client. */
+  /**
+   * Names this instance's queue `<exchange>.<instanceId>`. Default: random, one per client — so a second
+   * subscription of the same client to the same exchange needs an id of its own.
+   */
   instanceId?: string;
   /**
    * Where messages the handler dead-letters go. Default `false` (nacked, dropped): a per-instance
-   * dead-letter queue would outlive the instance. A `retry` policy is refused for the same reason.
+   * dead-letter queue would outlive the instance. A `retry` policy is refused for the same reason, and
+   * `retryLater()` acts as `requeue()` (no delay: its retry queue would outlive the instance too).
    */
   deadLetter?: ConsumeOptions<T>['deadLetter'];
 }
@@ -162,7 +168,11 @@ export async function subscribeBroadcast<T = unknown>(
   }
   let consumer: Consumer<T>;
   try {
-    consumer = await consume<T>(mq, queue, handler, { deadLetter: false, ...rest, exclusive: true });
+    consumer = await consume<T>(mq, queue, withoutRetryQueues(handler), {
+      deadLetter: false,
+      ...rest,
+      exclusive: true,
+    });
   } catch (err) {
     active = false;
     session.leave(queueParticipant);
@@ -173,4 +183,23 @@ export async function subscribeBroadcast<T = unknown>(
     session.leave(queueParticipant);
   });
   return { queue, consumer, stop: (o) => consumer.stop(o) };
+}
+
+/**
+ * `retryLater` in a broadcast handler becomes `requeue` (the delay is not kept): its retry queue would be
+ * durable and dead-letter into a queue that goes with the instance.
+ */
+function withoutRetryQueues<T>(handler: ConsumeHandler<T>): ConsumeHandler<T> {
+  const swap = (r: unknown): unknown =>
+    r instanceof Outcome && r.kind === 'retry-later' ? Outcome.requeue(r.reason) : r;
+  return async (msg) => {
+    const view: ConsumeMessage<T> = Object.create(msg, {
+      retryLater: { value: (_delayMs?: number, reason?: string) => msg.requeue(reason) },
+    });
+    try {
+      return swap(await handler(view));
+    } catch (err) {
+      throw swap(err);
+    }
+  };
 }

@@ -125,6 +125,21 @@ describe('subscribeBroadcast', () => {
     await waitFor(() => got.length === 2, 'two matching events');
     await sleep(100);
     expect(got).toEqual(['price.a', 'stock.eu']);
+    // retryLater() acts as requeue(): no durable retry queue that would outlive the instance queue.
+    const attempts: number[] = [];
+    const sub2 = await mq.subscribeBroadcast(
+      ex,
+      (msg) => {
+        attempts.push(msg.attempt);
+        if (msg.attempt === 1) return msg.retryLater(60_000, 'later');
+      },
+      { routingKeys: ['retry.me'] },
+    );
+    await mq.publishMessage('retry.me', 'x', { exchange: ex, mandatory: false });
+    await waitFor(() => attempts.length === 2, 'the requeued attempt');
+    expect(attempts).toEqual([1, 2]);
+    expect(await queueExists(`${sub2.queue}.retry.60000`)).toBe(false);
+    await sub2.stop();
     await sub.stop();
     expect(sub.consumer.state).toBe('stopped');
     await waitFor(async () => !(await queueExists(sub.queue)), 'the queue to be auto-deleted');
