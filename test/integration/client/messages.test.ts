@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { deadLetterName, HandlerError, LoopExitedError } from '../../../src/client/consumer.js';
-import { waitFor } from '../../helpers/wait.js';
+import { sleep, waitFor } from '../../helpers/wait.js';
 import { consumeFixture } from './consume-fixture.js';
 
 const { client, queueName, queueInfo, drain } = consumeFixture();
@@ -137,6 +137,48 @@ describe('messages(): an async iterator over a queue', () => {
     const stream2 = mq.messages(q, { signal: AbortSignal.abort() });
     for await (const _ of stream2) throw new Error('nothing expected');
     expect(stream2.consumer).toBeUndefined();
+  });
+
+  it('abort during the body: that message is acked when the body completes, the ones sent ahead go back', async () => {
+    const q = queueName('iter.abort-mid');
+    const mq = await client({ queues: [{ name: q }] });
+    await publishN(mq, q, 6);
+    const ac = new AbortController();
+    const got: number[] = [];
+    for await (const msg of mq.messages<{ n: number }>(q, { json: true, prefetch: 4, signal: ac.signal })) {
+      got.push(msg.value.n);
+      if (msg.value.n === 1) {
+        ac.abort();
+        await sleep(50); // still working on it after the abort
+      }
+    }
+    expect(got).toEqual([0, 1]);
+    const rest = await drain(q);
+    expect(rest.map((m) => (JSON.parse(m.body.toString()) as { n: number }).n).sort()).toEqual([2, 3, 4, 5]);
+    expect(await drain(deadLetterName(q))).toHaveLength(0);
+  });
+
+  it('a message failing the schema never reaches the loop: it is dead-lettered', async () => {
+    const q = queueName('iter.schema');
+    const mq = await client({ queues: [{ name: q }] });
+    const Positive = {
+      parse: (v: unknown) => {
+        if (typeof (v as { n?: unknown }).n !== 'number' || (v as { n: number }).n < 0)
+          throw new Error('n must be ≥ 0');
+        return v as { n: number };
+      },
+    };
+    await mq.publishMessage(q, { n: -1 });
+    await mq.publishMessage(q, { n: 5 });
+    for await (const msg of mq.messages(q, { schema: Positive })) {
+      expect(msg.value.n).toBe(5);
+      msg.ack();
+      break;
+    }
+    const dead = await drain(deadLetterName(q));
+    expect(dead.map((m) => m.properties.headers?.['x-warren-error'])).toEqual([
+      'schema validation failed: n must be ≥ 0',
+    ]);
   });
 
   it("a consumer's 'stopping' listener may call stop() again: one stop, then 'stopped'", async () => {
