@@ -49,6 +49,7 @@ export interface BroadcastOptions<T = unknown> extends Omit<ConsumeOptions<T>, '
 export interface BroadcastSubscription<T = unknown> {
   /** This instance's queue: `<exchange>.<instanceId>`. */
   readonly queue: string;
+  /** The consumer of the queue (its state, `'error'` events, in-flight count). */
   readonly consumer: Consumer<T>;
   /** Stops consuming; the broker deletes the queue (auto-delete) once the consumer is cancelled. */
   stop(options?: StopOptions): Promise<void>;

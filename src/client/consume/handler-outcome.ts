@@ -26,6 +26,7 @@ export type OutcomeKind = 'requeue' | 'retry-later' | 'dead-letter' | 'drop';
  */
 export class Outcome {
   private constructor(
+    /** Which outcome. */
     readonly kind: OutcomeKind,
     /** Why: goes into the `x-warren-error` header of the copy (and the log line of a drop). */
     readonly reason: string | undefined,

@@ -169,6 +169,7 @@ export class MessageStream<T = unknown> implements AsyncIterableIterator<Consume
     return this.sub;
   }
 
+  /** The stream itself: it is single use. */
   [Symbol.asyncIterator](): this {
     return this;
   }

@@ -35,12 +35,15 @@ export interface ReapOptions {
 
 /** What {@link reapQueue} did. */
 export interface ReapResult {
+  /** The queue asked about. */
   readonly queue: string;
+  /** True when the queue was deleted. */
   readonly deleted: boolean;
   /** Why it was not deleted: it does not exist, something consumes it, or it holds messages. */
   readonly reason?: 'missing' | 'in-use' | 'not-empty';
   /** From the passive declare: consumers and ready messages it had when checked. */
   readonly consumerCount: number;
+  /** Ready messages it had when checked. */
   readonly messageCount: number;
   /** Messages the delete removed (0 unless the race above was lost, or `discardMessages`). */
   readonly deletedMessages: number;

@@ -10,7 +10,9 @@ import { errorText } from './errors.js';
 
 /** One problem a Standard Schema reports: what is wrong and where (the path into the value). */
 export interface StandardSchemaIssue {
+  /** What is wrong. */
   readonly message: string;
+  /** Where: keys and indexes from the root of the value (absent or empty: the value itself). */
   readonly path?: ReadonlyArray<PropertyKey | { readonly key: PropertyKey }> | undefined;
 }
 
@@ -24,6 +26,7 @@ export type StandardSchemaResult<Output> =
  * zod, valibot and arktype schemas fit as they are.
  */
 export interface StandardSchemaV1<Input = unknown, Output = Input> {
+  /** The Standard Schema v1 interface: `validate` returns `{ value }` or `{ issues }`, or a promise of one. */
   readonly '~standard': {
     readonly version: 1;
     readonly vendor: string;
@@ -61,7 +64,9 @@ export type SchemaOutput<S> =
 
 /** One issue of a failed validation, its path as a string (`items[2].sku`, `(root)` for the value itself). */
 export interface SchemaIssue {
+  /** The path as text: `items[2].sku`, `(root)` for the value itself. */
   readonly path: string;
+  /** What the schema said. */
   readonly message: string;
 }
 
@@ -72,6 +77,7 @@ export interface SchemaIssue {
  */
 export class SchemaValidationError extends WarrenError {
   static override readonly kind: string = 'SchemaValidationError';
+  /** Every failing path, with the schema's message. */
   readonly issues: readonly SchemaIssue[];
   constructor(what: string, issues: readonly SchemaIssue[], cause?: unknown) {
     super(`${what} failed schema validation: ${formatIssues(issues)}`, {
