@@ -117,12 +117,19 @@ export class Message<T> implements ConsumeMessage<T> {
  * A handler whose explicit outcome (returned, or made with the message's methods) is thrown, so that the
  * consumer's failure path (`outcomes.ts`) carries it out like any other non-ack.
  */
-export function withOutcomes<T>(
-  handler: (msg: ConsumeMessage<T>) => unknown,
-): (msg: ConsumeMessage<T>) => Promise<void> {
-  return async (msg) => {
-    const result = await handler(msg);
-    const decided = result instanceof Outcome ? result : (msg as Partial<Message<T>>).decision;
-    if (decided !== undefined) throw decided;
+export function withOutcomes<T>(handler: (msg: ConsumeMessage<T>) => unknown): (msg: ConsumeMessage<T>) => unknown {
+  // No extra promise per message for handlers that are synchronous: a sync throw is caught by the caller's await.
+  return (msg) => {
+    const result = handler(msg);
+    if (typeof (result as PromiseLike<unknown> | null)?.then === 'function') {
+      return Promise.resolve(result).then((r) => decided(msg, r));
+    }
+    decided(msg, result);
+    return undefined;
   };
+}
+
+function decided<T>(msg: ConsumeMessage<T>, result: unknown): void {
+  const outcome = result instanceof Outcome ? result : (msg as Partial<Message<T>>).decision;
+  if (outcome !== undefined) throw outcome;
 }

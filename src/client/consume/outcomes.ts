@@ -73,8 +73,9 @@ export class Outcomes {
       return;
     }
     const explicit = entry.decision ?? (cause instanceof Outcome ? cause : undefined);
-    if (explicit !== undefined && !entry.settled) {
-      await this.explicit(entry, attempt, explicit);
+    if (explicit !== undefined) {
+      // Manual mode and already settled by hand: the decision came too late, and is no failure.
+      if (!entry.settled) await this.explicit(entry, attempt, explicit);
       return;
     }
     const o = this.opts;

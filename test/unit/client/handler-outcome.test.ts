@@ -28,15 +28,20 @@ describe('withOutcomes', () => {
 
   it('throws a returned outcome, or the one recorded on the message, so the failure path carries it out', async () => {
     const drop = Outcome.drop('x');
-    await expect(withOutcomes(() => drop)(msg())).rejects.toBe(drop);
+    // Synchronous handlers stay synchronous (no promise per message); async ones reject.
+    expect(thrown(Outcome as never, () => withOutcomes(() => drop)(msg()))).toBe(drop);
+    await expect(withOutcomes(async () => drop)(msg())).rejects.toBe(drop);
     const dead = Outcome.deadLetter('y');
-    await expect(withOutcomes(() => undefined)(msg(dead))).rejects.toBe(dead);
+    expect(thrown(Outcome as never, () => withOutcomes(() => undefined)(msg(dead)))).toBe(dead);
+    expect(withOutcomes(() => 42)(msg())).toBeUndefined();
     await expect(withOutcomes(async () => 42)(msg())).resolves.toBeUndefined();
     const err = new Error('plain');
-    await expect(
-      withOutcomes(() => {
-        throw err;
-      })(msg()),
-    ).rejects.toBe(err);
+    expect(
+      thrown(Error, () =>
+        withOutcomes(() => {
+          throw err;
+        })(msg()),
+      ),
+    ).toBe(err);
   });
 });
