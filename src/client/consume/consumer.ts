@@ -249,7 +249,7 @@ export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
     // Every wait is bounded: a connection that went silent must not hold up disconnect().
     await within(this.chain, left(deadline));
     // After an await: a listener that calls stop() again gets this stop, not a second one.
-    this.emit('stopping');
+    this.announce('stopping');
     const ch = this.channel;
     const tag = this.tag;
     this.tag = undefined;
@@ -268,7 +268,16 @@ export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
     if (ch !== undefined) await within(ch.close(), Math.max(left(deadline), closeWaitMs));
     this.status = 'stopped';
     this.session.leave(this.participant);
-    this.emit('stopped');
+    this.announce('stopped');
+  }
+
+  /** A life-cycle event; a listener that throws must not break the stop. */
+  private announce(event: 'stopping' | 'stopped'): void {
+    try {
+      this.emit(event);
+    } catch (err) {
+      this.session.logger.error({ err }, `warren: a consumer '${event}' listener threw: ${errorText(err)}`);
+    }
   }
 
   // ------------------------------------------------------------------------------------------------------
