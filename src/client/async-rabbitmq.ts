@@ -5,9 +5,13 @@ import type { Connection } from '../connection/connection.js';
 import { asyncDispose } from '../connection/dispose.js';
 import type { FieldTable } from '../protocol/field-table.js';
 import { configWarnings, formatIssue, type RabbitMQConfig, type ResolvedConfig, validateConfig } from './config.js';
+import { type BroadcastOptions, type BroadcastSubscription, subscribeBroadcast } from './consume/broadcast.js';
 import { type ConsumeHandler, type ConsumeOptions, type Consumer, consume } from './consume/consumer.js';
+import { type MessageStream, type MessagesOptions, messages } from './consume/iterate.js';
+import { type ReapOptions, type ReapResult, reapQueue } from './consume/reap.js';
 import { ClientClosedError } from './errors.js';
-import type { MessageBody, PublishMessageOptions } from './message.js';
+import type { MessageBody, PublishOptions } from './message.js';
+import { publishChecked } from './publish-checked.js';
 import type { PublishBufferOptions } from './publisher.js';
 import type { RetryOptions } from './retry.js';
 import { rpc } from './rpc/client.js';
@@ -233,6 +237,7 @@ export class AsyncRabbitMQ extends EventEmitter<AsyncRabbitMQEvents> implements 
    * @throws ClientClosedError when not connected (before `connect()`, after `disconnect()`).
    * @throws MessageTooLargeError when the body is over `maxMessageBytes` (nothing is sent).
    * @throws ChannelError when the broker closed the publish channel over this message (e.g. 404: no such exchange).
+   * @throws SchemaValidationError when `options.schema` refuses the message (nothing is sent).
    * @example
    * ```ts
    * await mq.publishMessage('jobs', { task: 'resize', id: 7 });
@@ -241,8 +246,13 @@ export class AsyncRabbitMQ extends EventEmitter<AsyncRabbitMQEvents> implements 
    * await mq.publishMessage('audit', event, { timeoutMs: 2000, signal: req.signal });
    * ```
    */
-  publishMessage(routingKey: string, message: MessageBody, options: PublishMessageOptions = {}): Promise<void> {
-    return this.session.publish(routingKey, message, options);
+  publishMessage<T extends MessageBody = MessageBody>(
+    routingKey: string,
+    // Typed by the explicit type argument or the schema, never narrowed by the message itself.
+    message: NoInfer<T>,
+    options: PublishOptions<T> = {},
+  ): Promise<void> {
+    return publishChecked(this.session, routingKey, message, options);
   }
 
   /**
@@ -262,6 +272,25 @@ export class AsyncRabbitMQ extends EventEmitter<AsyncRabbitMQEvents> implements 
     return consume(this, queue, handler, options);
   }
 
+  /** `for await (const msg of mq.messages(queue, { signal, prefetch }))`: see {@link messages}. */
+  messages<T = unknown>(queue: string, options?: MessagesOptions<T>): MessageStream<T> {
+    return messages<T>(this, queue, options);
+  }
+
+  /** Every message of `exchange` to this instance, across reconnects: see {@link subscribeBroadcast}. */
+  subscribeBroadcast<T = unknown>(
+    exchange: string,
+    handler: ConsumeHandler<T>,
+    options?: BroadcastOptions<T>,
+  ): Promise<BroadcastSubscription<T>> {
+    return subscribeBroadcast<T>(this, exchange, handler, options);
+  }
+
+  /** Deletes `queue` only if nothing consumes it (quorum queues too): see {@link reapQueue}. */
+  reapQueue(queue: string, options?: ReapOptions): Promise<ReapResult> {
+    return reapQueue(this, queue, options);
+  }
+
   /**
    * Request/reply over direct reply-to: publishes `payload` and resolves with the reply (JSON decoded).
    * @example
@@ -269,8 +298,12 @@ export class AsyncRabbitMQ extends EventEmitter<AsyncRabbitMQEvents> implements 
    * const price = await mq.rpc<number>('pricing', { sku: 'A1' }, { timeoutMs: 2000 });
    * ```
    */
-  rpc<R = unknown>(routingKey: string, payload: RpcPayload, options?: RpcOptions): Promise<R> {
-    return rpc<R>(this, routingKey, payload, options);
+  rpc<Res = unknown, Req extends RpcPayload = RpcPayload>(
+    routingKey: string,
+    payload: Req,
+    options?: RpcOptions<Res, Req>,
+  ): Promise<Res> {
+    return rpc<Res, Req>(this, routingKey, payload, options);
   }
 
   /**
@@ -283,7 +316,7 @@ export class AsyncRabbitMQ extends EventEmitter<AsyncRabbitMQEvents> implements 
   rpcServer<Req = unknown, Res = unknown>(
     queue: string,
     handler: RpcHandler<Req, Res>,
-    options?: RpcServerOptions<Req>,
+    options?: RpcServerOptions<Req, Res>,
   ): Promise<Consumer<Buffer>> {
     return rpcServer(this, queue, handler, options);
   }

@@ -1,11 +1,33 @@
 import { randomUUID } from 'node:crypto';
 import { type FieldTable, TypedValue } from '../protocol/field-table.js';
 import type { BasicProperties } from '../protocol/spec.js';
+import type { InputSchema } from './consume/schema.js';
 import { InvalidMessageError } from './errors.js';
 import type { OutgoingMessage } from './publisher.js';
 
-/** What `publishMessage` accepts as the message. */
-export type MessageBody = string | Buffer | Uint8Array | Record<string, unknown> | unknown[];
+/**
+ * An object to send as JSON. Any object type fits, an `interface` included (no index signature needed);
+ * functions do not (the `bind`/`call` markers keep them out, so an object with a property of one of those
+ * names must be sent as a string).
+ */
+export type JsonObject = object & { readonly bind?: never; readonly call?: never };
+
+/**
+ * What `publishMessage` and `rpc` accept as the message: bytes as they are, a string as text/plain, and
+ * anything else — an object (typed by an `interface` or a `type`), an array, a number, a boolean or
+ * `null` — as JSON (application/json). `undefined`, functions, symbols and bigints are refused.
+ */
+export type MessageBody =
+  | string
+  | Buffer
+  | Uint8Array
+  | number
+  | boolean
+  | null
+  | readonly unknown[]
+  | JsonObject
+  // Lets an object literal through excess-property checks where no type parameter is inferred.
+  | { readonly [key: string]: unknown };
 
 /** Options of `publishMessage`. */
 export interface PublishMessageOptions {
@@ -45,6 +67,16 @@ export interface PublishMessageOptions {
   signal?: AbortSignal;
 }
 
+/** Options of `AsyncRabbitMQ.publishMessage`: {@link PublishMessageOptions} plus a schema checked before sending. */
+export interface PublishOptions<T = unknown> extends PublishMessageOptions {
+  /**
+   * Validates the message before anything is sent (a Standard Schema: zod, valibot, arktype...; or
+   * safeParse/parse). Its output is what is sent (defaults and transforms applied). A failure rejects with
+   * `SchemaValidationError` naming every failing path; nothing is sent.
+   */
+  schema?: InputSchema<T>;
+}
+
 /** Turns the arguments of `publishMessage` into a message, checking what the broker would refuse. */
 export function buildMessage(routingKey: string, message: MessageBody, o: PublishMessageOptions = {}): OutgoingMessage {
   if (typeof routingKey !== 'string')
@@ -58,12 +90,17 @@ export function buildMessage(routingKey: string, message: MessageBody, o: Publis
     body = message;
   } else if (message instanceof Uint8Array) {
     body = Buffer.from(message.buffer, message.byteOffset, message.byteLength);
-  } else if (message !== null && typeof message === 'object') {
+  } else if (
+    message === null ||
+    typeof message === 'object' ||
+    typeof message === 'boolean' ||
+    (typeof message === 'number' && Number.isFinite(message))
+  ) {
     body = Buffer.from(JSON.stringify(message), 'utf8');
     contentType ??= 'application/json';
   } else {
     throw new InvalidMessageError(
-      `message must be a string, Buffer, Uint8Array or a plain object, got ${message === null ? 'null' : typeof message}`,
+      `message must be bytes, a string or a JSON value (object, array, finite number, boolean, null), got ${typeof message === 'number' ? String(message) : typeof message}`,
     );
   }
   if (o.headers !== undefined) checkFinite(o.headers, 'options.headers');

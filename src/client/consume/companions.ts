@@ -16,17 +16,7 @@ export async function declareCompanions(conn: Connection, queue: string, o: Reso
   if (retryDelays.length === 0 && !dead) return;
   const ch = await conn.createChannel();
   try {
-    for (const delay of retryDelays) {
-      await ch.queueDeclare({
-        queue: retryQueueName(queue, delay),
-        durable: true,
-        arguments: {
-          'x-message-ttl': delay,
-          'x-dead-letter-exchange': '',
-          'x-dead-letter-routing-key': queue,
-        },
-      });
-    }
+    for (const delay of retryDelays) await declareRetryQueueOn(ch, queue, delay);
     if (dead) {
       const name = deadLetterName(queue);
       await ch.exchangeDeclare({ exchange: name, type: 'fanout', durable: true });
@@ -36,6 +26,24 @@ export async function declareCompanions(conn: Connection, queue: string, o: Reso
   } finally {
     await ch.close().catch(() => {});
   }
+}
+
+/** Declares the retry queue of `queue` for `delay` ms, on a channel of its own (a `retryLater` delay outside the policy). */
+export async function declareRetryQueue(conn: Connection, queue: string, delay: number): Promise<void> {
+  const ch = await conn.createChannel();
+  try {
+    await declareRetryQueueOn(ch, queue, delay);
+  } finally {
+    await ch.close().catch(() => {});
+  }
+}
+
+function declareRetryQueueOn(ch: Channel, queue: string, delay: number): Promise<unknown> {
+  return ch.queueDeclare({
+    queue: retryQueueName(queue, delay),
+    durable: true,
+    arguments: { 'x-message-ttl': delay, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': queue },
+  });
 }
 
 /** Declares `queue` (and its bindings) as `config` describes it, or checks that it exists. */

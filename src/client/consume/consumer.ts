@@ -41,15 +41,17 @@ import { bounded, left, within } from '../session/deadline.js';
 import type { Participant, Session, SessionHost } from '../session/types.js';
 import { declareCompanions, redeclareQueue } from './companions.js';
 import { Deliveries } from './deliveries.js';
-import { type Entry, type IncomingDelivery, Message } from './delivery.js';
+import { type Entry, type IncomingDelivery, Message, withOutcomes } from './delivery.js';
 import { ConsumerCancelledError, errorText, HandlerTimeoutError } from './errors.js';
 import { attemptOf, type ConsumeMessage, decodePayload } from './message.js';
 import { type ConsumeOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import { Outcomes } from './outcomes.js';
 
 export * from './errors.js';
+export { DEFAULT_OUTCOME_ATTEMPTS, DEFAULT_RETRY_LATER_MS, Outcome, type OutcomeKind } from './handler-outcome.js';
 export * from './message.js';
 export * from './options.js';
+export * from './schema.js';
 
 /** Default `timeoutMs` of {@link Consumer.stop}. */
 export const DEFAULT_STOP_TIMEOUT_MS = 10_000;
@@ -81,6 +83,10 @@ export interface ConsumerEvents {
    * registered; otherwise the error goes to the client's `'error'` event and logger.
    */
   error: [error: unknown];
+  /** `stop()` began (called by you, by the client's `disconnect()`, or after an unrecoverable cancel). */
+  stopping: [];
+  /** The consumer has stopped: nothing of it is left on the broker. */
+  stopped: [];
 }
 
 /** Options of {@link Consumer.stop}. */
@@ -140,7 +146,7 @@ export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
     this.session = host.session;
     this.name = queue;
     this.serverNamed = this.session.serverNamedQueues.indexOf(queue);
-    this.handler = handler;
+    this.handler = withOutcomes(handler);
     this.opts = resolveOptions(queue, handler, options);
     this.deliveries = new Deliveries(
       this.opts.concurrency,
@@ -265,6 +271,8 @@ export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
     // Every wait is bounded: a connection that went silent must not hold up disconnect().
     const cut = this.cutStop.signal;
     await within(this.chain, left(deadline), cut);
+    // After an await: a listener that calls stop() again gets this stop, not a second one.
+    this.announce('stopping');
     const ch = this.channel;
     const tag = this.tag;
     this.tag = undefined;
@@ -283,6 +291,16 @@ export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
     if (ch !== undefined) await within(ch.close(), Math.max(left(deadline), closeWaitMs));
     this.status = 'stopped';
     this.session.leave(this.participant);
+    this.announce('stopped');
+  }
+
+  /** A life-cycle event; a listener that throws must not break the stop. */
+  private announce(event: 'stopping' | 'stopped'): void {
+    try {
+      this.emit(event);
+    } catch (err) {
+      this.session.logger.error({ err }, `warren: a consumer '${event}' listener threw: ${errorText(err)}`);
+    }
   }
 
   // ------------------------------------------------------------------------------------------------------
@@ -487,7 +505,8 @@ export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
       return;
     }
     // A raw payload needs no decoding step (and no result object per message).
-    const decoded = o.json || o.schema !== undefined ? decodePayload<T>(d.body, o.json, o.schema) : undefined;
+    let decoded = o.json || o.schema !== undefined ? decodePayload<T>(d.body, o.json, o.schema) : undefined;
+    if (decoded instanceof Promise) decoded = await decoded;
     if (decoded !== undefined && !decoded.ok) {
       await this.outcomes.undecodable(entry, attempt, decoded.error, decoded.cause);
       return;

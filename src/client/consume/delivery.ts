@@ -5,6 +5,7 @@
 import type { Channel, Delivery } from '../../connection/channel.js';
 import type { FieldTable } from '../../protocol/field-table.js';
 import { NotManualModeError } from './errors.js';
+import { Outcome } from './handler-outcome.js';
 import { type ConsumeMessage, type MessageFields, originOf } from './message.js';
 
 /**
@@ -19,6 +20,8 @@ export interface Entry {
   readonly channel: Channel;
   readonly delivery: IncomingDelivery;
   settled: boolean;
+  /** What the handler decided with `msg.requeue()`, `msg.retryLater()`... (applied when it returns). */
+  decision?: Outcome;
 }
 
 export type SettleKind = 'ack' | 'nack' | 'reject' | 'drop';
@@ -77,4 +80,56 @@ export class Message<T> implements ConsumeMessage<T> {
     if (!this.manual) throw new NotManualModeError('reject');
     return this.settleFn(this.entry, 'reject', options.requeue ?? false);
   }
+
+  requeue(reason?: string): Outcome {
+    return this.decide(Outcome.requeue(reason));
+  }
+
+  retryLater(delayMs?: number, reason?: string): Outcome {
+    return this.decide(Outcome.retryLater(delayMs, reason));
+  }
+
+  deadLetter(reason: string): Outcome {
+    return this.decide(Outcome.deadLetter(reason));
+  }
+
+  drop(reason: string): Outcome {
+    return this.decide(Outcome.drop(reason));
+  }
+
+  /** @internal The decision made through the methods above, if any. */
+  get decision(): Outcome | undefined {
+    return this.entry.decision;
+  }
+
+  /** @internal Not settled yet and its channel still open (its ack can still reach the broker). */
+  get live(): boolean {
+    return !this.entry.settled && this.entry.channel.isOpen;
+  }
+
+  private decide(outcome: Outcome): Outcome {
+    this.entry.decision ??= outcome;
+    return this.entry.decision;
+  }
+}
+
+/**
+ * A handler whose explicit outcome (returned, or made with the message's methods) is thrown, so that the
+ * consumer's failure path (`outcomes.ts`) carries it out like any other non-ack.
+ */
+export function withOutcomes<T>(handler: (msg: ConsumeMessage<T>) => unknown): (msg: ConsumeMessage<T>) => unknown {
+  // No extra promise per message for handlers that are synchronous: a sync throw is caught by the caller's await.
+  return (msg) => {
+    const result = handler(msg);
+    if (typeof (result as PromiseLike<unknown> | null)?.then === 'function') {
+      return Promise.resolve(result).then((r) => decided(msg, r));
+    }
+    decided(msg, result);
+    return undefined;
+  };
+}
+
+function decided<T>(msg: ConsumeMessage<T>, result: unknown): void {
+  const outcome = result instanceof Outcome ? result : (msg as Partial<Message<T>>).decision;
+  if (outcome !== undefined) throw outcome;
 }

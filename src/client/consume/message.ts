@@ -7,6 +7,10 @@ import type { Delivery } from '../../connection/channel.js';
 import type { FieldTable, FieldValue } from '../../protocol/field-table.js';
 import type { BasicProperties } from '../../protocol/spec.js';
 import { errorText } from './errors.js';
+import type { Outcome } from './handler-outcome.js';
+import { formatIssues, type Schema, type Validated, validateValue } from './schema.js';
+
+export type { Schema } from './schema.js';
 
 /** Header with the 1-based attempt of a message that came back through a retry queue. */
 export const ATTEMPT_HEADER = 'x-warren-attempt';
@@ -25,14 +29,6 @@ export const ERROR_CODE_HEADER = 'x-warren-error-code';
 
 /** Longest error text put in a header; longer texts are cut. */
 const MAX_ERROR_TEXT = 1000;
-
-/**
- * A zod-compatible schema, duck-typed: anything with `safeParse` (preferred) or `parse`. A zod schema,
- * a valibot/arktype adapter or a hand-written `{ parse(v) { ...; return v as T } }` all fit.
- */
-export type Schema<T> =
-  | { safeParse(value: unknown): { success: boolean; data?: T; error?: unknown } }
-  | { parse(value: unknown): T };
 
 /** The delivery details of a message. */
 export interface MessageFields {
@@ -89,6 +85,21 @@ export interface ConsumeMessage<T = unknown> {
    * queue's own `x-dead-letter-exchange`). Returns false when it was already settled or its channel is gone.
    */
   reject(options?: { requeue?: boolean }): boolean;
+  /**
+   * Publishes the message again to the back of its queue at once, as the next attempt (counted against
+   * the attempts); dead-lettered once they are exhausted. Applied when the handler returns. Any mode.
+   */
+  requeue(reason?: string): Outcome;
+  /**
+   * Retries the message after `delayMs` (default: the retry policy's delay for this attempt, else 5000)
+   * through the retry queue `<queue>.retry.<delayMs>`, as the next attempt; dead-lettered once attempts
+   * are exhausted. Applied when the handler returns. Any mode.
+   */
+  retryLater(delayMs?: number, reason?: string): Outcome;
+  /** Dead-letters the message when the handler returns, `reason` in `x-warren-error`. Any mode. */
+  deadLetter(reason: string): Outcome;
+  /** Acks the message without processing it when the handler returns; logged with `reason`. Any mode. */
+  drop(reason: string): Outcome;
 }
 
 /** The attempt a delivery is on: its `x-warren-attempt` header, or 1. */
@@ -117,10 +128,14 @@ export function originOf(delivery: Delivery): { exchange: string; routingKey: st
 export type Decoded<T> = { ok: true; value: T } | { ok: false; error: string; cause?: unknown };
 
 /**
- * Decodes a payload: JSON when `json` (or a `schema`) is set, then the schema. Without either, the value
- * is the body itself.
+ * Decodes a payload: JSON when `json` (or a `schema`) is set, then the schema (Standard Schema v1 or
+ * parse/safeParse). Without either, the value is the body itself. Synchronous unless the schema is async.
  */
-export function decodePayload<T>(body: Buffer, json: boolean, schema: Schema<T> | undefined): Decoded<T> {
+export function decodePayload<T>(
+  body: Buffer,
+  json: boolean,
+  schema: Schema<T> | undefined,
+): Decoded<T> | Promise<Decoded<T>> {
   if (!json && schema === undefined) return { ok: true, value: body as unknown as T };
   let parsed: unknown;
   try {
@@ -129,25 +144,13 @@ export function decodePayload<T>(body: Buffer, json: boolean, schema: Schema<T> 
     return { ok: false, error: `invalid JSON payload: ${errorText(err)}`, cause: err };
   }
   if (schema === undefined) return { ok: true, value: parsed as T };
-  if ('safeParse' in schema && typeof schema.safeParse === 'function') {
-    let result: { success: boolean; data?: T; error?: unknown };
-    try {
-      result = schema.safeParse(parsed);
-    } catch (err) {
-      return { ok: false, error: `schema validation failed: ${errorText(err)}`, cause: err };
-    }
-    if (result?.success) return { ok: true, value: result.data as T };
-    return {
-      ok: false,
-      error: `schema validation failed: ${errorText(result?.error ?? 'invalid')}`,
-      cause: result?.error,
-    };
-  }
-  try {
-    return { ok: true, value: (schema as { parse(value: unknown): T }).parse(parsed) };
-  } catch (err) {
-    return { ok: false, error: `schema validation failed: ${errorText(err)}`, cause: err };
-  }
+  const v = validateValue(schema, parsed);
+  return v instanceof Promise ? v.then(fromValidated) : fromValidated(v);
+}
+
+function fromValidated<T>(v: Validated<T>): Decoded<T> {
+  if (v.ok) return v;
+  return { ok: false, error: `schema validation failed: ${formatIssues(v.issues)}`, cause: v.cause ?? v.issues };
 }
 
 /** Headers added by the broker's own dead-lettering, dropped from republished copies (they only grow). */

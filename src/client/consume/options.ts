@@ -5,7 +5,7 @@
  */
 import type { FieldTable } from '../../protocol/field-table.js';
 import { ConsumerOptionsError } from './errors.js';
-import type { Schema } from './message.js';
+import { isSchema, type Schema } from './schema.js';
 
 /** Default `prefetch` of {@link consume}: one unacknowledged message at a time, as in the original module. */
 export const DEFAULT_PREFETCH = 1;
@@ -38,7 +38,7 @@ export interface ConsumeOptions<T = unknown> {
   concurrency?: number;
   /** Parse the body as JSON into `msg.value`. Implied by `schema`. */
   json?: boolean;
-  /** Validates the parsed JSON (zod-compatible: `safeParse` or `parse`); `msg.value` is its output. */
+  /** Validates the parsed JSON (a Standard Schema: zod, valibot, arktype...; or `safeParse` / `parse`); `msg.value` is its output. */
   schema?: Schema<T>;
   /** Retry failed messages through retry queues. Default: no retry (1 attempt). */
   retry?: RetryPolicy;
@@ -107,14 +107,10 @@ export function resolveOptions<T>(queue: string, handler: unknown, o: ConsumeOpt
     throw new ConsumerOptionsError(`options.concurrency must be a positive integer, got ${String(concurrency)}`);
   }
   const schema = o.schema;
-  if (
-    schema !== undefined &&
-    (schema === null ||
-      typeof schema !== 'object' ||
-      (typeof (schema as { safeParse?: unknown }).safeParse !== 'function' &&
-        typeof (schema as { parse?: unknown }).parse !== 'function'))
-  ) {
-    throw new ConsumerOptionsError('options.schema must have a safeParse(value) or parse(value) method');
+  if (schema !== undefined && !isSchema(schema)) {
+    throw new ConsumerOptionsError(
+      "options.schema must be a Standard Schema (a '~standard' property) or have a safeParse(value) or parse(value) method",
+    );
   }
   const amqPrefixed = queue.startsWith('amq.');
   let attempts = 1;

@@ -11,8 +11,10 @@ import { InvalidMessageError, UnroutableError } from '../errors.js';
 import type { PublishMessageOptions } from '../message.js';
 import { sleep } from '../session/deadline.js';
 import type { Session } from '../session/types.js';
+import { declareRetryQueue } from './companions.js';
 import type { Entry, Settle } from './delivery.js';
-import { type FailureOutcome, HandlerError, MessageDecodeError } from './errors.js';
+import { errorText, type FailureOutcome, HandlerError, MessageDecodeError } from './errors.js';
+import { DEFAULT_OUTCOME_ATTEMPTS, DEFAULT_RETRY_LATER_MS, Outcome, RELEASE } from './handler-outcome.js';
 import { deadLetterHeaders, originOf, retryHeaders } from './message.js';
 import { type ResolvedOptions, retryQueueName } from './options.js';
 import { REMOVED_HEADER, sanitizeCopy } from './sanitize.js';
@@ -33,10 +35,15 @@ export interface OutcomeHost {
 }
 
 export class Outcomes {
+  /** Retry delays with a declared retry queue: the policy's, and those `retryLater` declared since. */
+  private readonly retryQueues: Set<number>;
+
   constructor(
     private readonly host: OutcomeHost,
     private readonly opts: ResolvedOptions<unknown>,
-  ) {}
+  ) {
+    this.retryQueues = new Set(opts.delays);
+  }
 
   /** The payload (`error` says why) or the content header could not be decoded: dead-letter it at once. */
   async undecodable(entry: Entry, attempt: number, error: string, cause: unknown): Promise<void> {
@@ -56,8 +63,21 @@ export class Outcomes {
     await this.deadLetter(entry, attempt, error, outcome);
   }
 
-  /** The handler failed: retry, dead-letter or discard as the policy says. */
+  /**
+   * The handler failed: retry, dead-letter or discard as the policy says. An explicit outcome (returned,
+   * thrown, or made with the message's methods, which win over what is thrown) is carried out instead.
+   */
   async failed(entry: Entry, attempt: number, cause: unknown): Promise<void> {
+    if (cause === RELEASE) {
+      this.host.settle(entry, 'nack', true);
+      return;
+    }
+    const explicit = entry.decision ?? (cause instanceof Outcome ? cause : undefined);
+    if (explicit !== undefined) {
+      // Manual mode and already settled by hand: the decision came too late, and is no failure.
+      if (!entry.settled) await this.explicit(entry, attempt, explicit);
+      return;
+    }
     const o = this.opts;
     const d = entry.delivery;
     let outcome: FailureOutcome;
@@ -100,6 +120,62 @@ export class Outcomes {
       default:
         await this.deadLetter(entry, attempt, cause, outcome);
     }
+  }
+
+  /** Carries out an explicit outcome; see {@link Outcome}. */
+  private async explicit(entry: Entry, attempt: number, outcome: Outcome): Promise<void> {
+    const d = entry.delivery;
+    const queue = this.host.queue;
+    if (!entry.channel.isOpen) {
+      this.host.settle(entry, 'drop', false);
+      return;
+    }
+    const log = { queue, messageId: d.properties.messageId, attempt, outcome: outcome.kind, reason: outcome.reason };
+    if (outcome.kind === 'drop') {
+      this.host.session.logger.warn(
+        log,
+        `warren: consumer of queue ${JSON.stringify(queue)}: dropped message ${d.properties.messageId ?? `#${d.deliveryTag}`}: ${outcome.reason}`,
+      );
+      this.host.settle(entry, 'ack', false);
+      return;
+    }
+    if (outcome.kind === 'dead-letter') {
+      const target = this.opts.deadLetter === false ? 'discard' : 'dead-letter';
+      await this.deadLetter(entry, attempt, outcome.reason ?? 'dead-lettered by the handler', target);
+      return;
+    }
+    const limit = this.opts.attempts > 1 ? this.opts.attempts : DEFAULT_OUTCOME_ATTEMPTS;
+    const what = outcome.kind === 'requeue' ? 'requeued' : 'retried later';
+    const reason = outcome.reason ?? `${what} by the handler`;
+    if (attempt >= limit) {
+      const target = this.opts.deadLetter === false ? 'discard' : 'dead-letter';
+      await this.deadLetter(entry, attempt, `${reason} (${what} on attempt ${attempt} of ${limit})`, target);
+      return;
+    }
+    const headers = retryHeaders(d, attempt + 1, reason);
+    if (outcome.kind === 'requeue') {
+      await this.republish(entry, '', queue, headers, 'queue itself');
+      return;
+    }
+    const delay = outcome.delayMs ?? this.opts.delays[attempt - 1] ?? DEFAULT_RETRY_LATER_MS;
+    if (!this.retryQueues.has(delay)) {
+      const conn = this.host.session.current?.conn;
+      try {
+        if (conn === undefined || !conn.isOpen) throw new Error('not connected');
+        await declareRetryQueue(conn, queue, delay);
+        this.retryQueues.add(delay);
+      } catch (err) {
+        // Leave it to the broker: the channel is probably gone with the connection, and it redelivers.
+        this.host.report(
+          err,
+          `declaring the retry queue for ${delay} ms failed (${errorText(err)}); the message is requeued`,
+        );
+        if (!this.host.stopping) await sleep(REPUBLISH_FAILURE_HOLD_MS);
+        this.host.settle(entry, 'nack', true);
+        return;
+      }
+    }
+    await this.republish(entry, '', retryQueueName(queue, delay), headers, 'retry queue');
   }
 
   private async deadLetter(entry: Entry, attempts: number, cause: unknown, outcome: FailureOutcome): Promise<void> {

@@ -35,6 +35,7 @@ import {
   RpcTimeoutError,
 } from '../consume/errors.js';
 import { ERROR_CODE_HEADER, ERROR_HEADER } from '../consume/message.js';
+import { isSchema, validateOrThrow } from '../consume/schema.js';
 import { AbortedError, ClientClosedError } from '../errors.js';
 import { left, within } from '../session/deadline.js';
 import type { Participant, Session } from '../session/types.js';
@@ -100,7 +101,7 @@ export class RpcClient {
   }
 
   /** One call: see {@link rpc}. */
-  call(routingKey: string, payload: RpcPayload, options: RpcOptions = {}): Promise<unknown> {
+  call(routingKey: string, payload: RpcPayload, options: RpcOptions<unknown, unknown> = {}): Promise<unknown> {
     let exchange: string;
     let timeoutMs: number;
     let body: Buffer;
@@ -391,19 +392,48 @@ function clientOf(mq: RpcHost): RpcClient {
  * @throws RpcConnectionLostError (`ERR_RPC_CONNECTION_LOST`, recoverable) when the connection was lost first.
  * @throws ClientClosedError when the client is not connected (before `connect()`, after `disconnect()`).
  * @throws AbortedError (`ERR_ABORTED`) when `options.signal` aborted first.
+ * @throws SchemaValidationError (`ERR_SCHEMA_VALIDATION`) when the request fails `requestSchema` (nothing is
+ *   sent) or the reply fails `schema`; `issues` names the paths.
  *
  * @example
  * ```ts
  * const price = await rpc<{ amount: number }>(mq, 'pricing.quote', { sku: 'A-1' }, { timeoutMs: 2000 });
+ * const quote = await rpc(mq, 'pricing.quote', { sku: 'A-1' }, { schema: QuoteSchema }); // typed by the schema
  * ```
  */
-export function rpc<R = unknown>(
+export function rpc<Res = unknown, Req extends RpcPayload = RpcPayload>(
   mq: RpcHost,
   routingKey: string,
-  payload: RpcPayload,
-  options: RpcOptions = {},
-): Promise<R> {
-  return clientOf(mq).call(routingKey, payload, options) as Promise<R>;
+  payload: Req,
+  options: RpcOptions<Res, Req> = {},
+): Promise<Res> {
+  if (options.schema === undefined && options.requestSchema === undefined) {
+    return clientOf(mq).call(routingKey, payload, options) as Promise<Res>;
+  }
+  return checkedCall(clientOf(mq), routingKey, payload, options);
+}
+
+/** A call with a request and/or reply schema: the request checked before it is sent, the reply after. */
+async function checkedCall<Res, Req>(
+  client: RpcClient,
+  routingKey: string,
+  payload: Req,
+  options: RpcOptions<Res, Req>,
+): Promise<Res> {
+  const { schema, requestSchema, ...rest } = options;
+  for (const [key, s] of [
+    ['schema', schema],
+    ['requestSchema', requestSchema],
+  ] as const) {
+    if (s !== undefined && !isSchema(s)) {
+      throw new ConsumerOptionsError(`rpc: options.${key} must be a Standard Schema or have safeParse/parse`);
+    }
+  }
+  const what = `rpc ${JSON.stringify(routingKey)}`;
+  const request =
+    requestSchema === undefined ? payload : await validateOrThrow(requestSchema, payload, `${what}: the request`);
+  const reply = await client.call(routingKey, request as RpcPayload, rest);
+  return schema === undefined ? (reply as Res) : validateOrThrow(schema, reply, `${what}: the reply`);
 }
 
 /** How many {@link rpc} calls of this client are waiting for their reply (0 when none was ever made). */

@@ -38,9 +38,12 @@ export function encodePayload(payload: RpcPayload): { body: Buffer; contentType:
     payload === undefined ||
     typeof payload === 'function' ||
     typeof payload === 'symbol' ||
-    typeof payload === 'bigint'
+    typeof payload === 'bigint' ||
+    (typeof payload === 'number' && !Number.isFinite(payload))
   ) {
-    throw new ConsumerOptionsError(`rpc: payload must be bytes, a string or a JSON value, got ${typeof payload}`);
+    throw new ConsumerOptionsError(
+      `rpc: payload must be bytes, a string or a JSON value, got ${typeof payload === 'number' ? String(payload) : typeof payload}`,
+    );
   }
   return { body: Buffer.from(JSON.stringify(payload), 'utf8'), contentType: 'application/json' };
 }
@@ -62,11 +65,11 @@ export function decodeBody(body: Buffer, contentType: string | undefined): unkno
   return body;
 }
 
-export function decodeRequest<Req>(
+export async function decodeRequest<Req>(
   body: Buffer,
   contentType: string | undefined,
   schema: Schema<Req> | undefined,
-): Req {
+): Promise<Req> {
   if (schema === undefined) {
     try {
       return decodeBody(body, contentType) as Req;
@@ -74,7 +77,7 @@ export function decodeRequest<Req>(
       throw new WarrenError(`invalid JSON request: ${errorText(err)}`, { code: 'ERR_MESSAGE_DECODE', cause: err });
     }
   }
-  const decoded = decodePayload(body, true, schema);
+  const decoded = await decodePayload(body, true, schema);
   if (!decoded.ok) throw new WarrenError(decoded.error, { code: 'ERR_MESSAGE_DECODE', cause: decoded.cause });
   return decoded.value;
 }

@@ -6,6 +6,7 @@ import type { FieldTable } from '../../protocol/field-table.js';
 import { type Consumer, type ConsumerHost, consume } from '../consume/consumer.js';
 import { ConsumerOptionsError, errorText } from '../consume/errors.js';
 import type { ConsumeMessage } from '../consume/message.js';
+import { isSchema, validateOrThrow } from '../consume/schema.js';
 import { decodeRequest, encodeReply, errorReply, isJson, withTimeout } from './codec.js';
 import type { RpcHandler, RpcServerOptions } from './types.js';
 
@@ -13,7 +14,8 @@ import type { RpcHandler, RpcServerOptions } from './types.js';
  * Answers RPC requests from `queue`: decodes each request (JSON for `application/json`, a string for
  * `text/*`, otherwise the bytes; then `schema`), calls `handler`, and publishes its result to the
  * request's `replyTo` with its `correlationId` (JSON when the request was JSON or the result is not a
- * string; bytes as they are). A handler error (or timeout, or a request failing the schema) is answered
+ * string; bytes as they are), after checking it against `responseSchema` when given. A handler error (or
+ * timeout, or a request failing `schema`, or a result failing `responseSchema`) is answered
  * with an `x-warren-error` header, which makes the caller's promise reject with {@link RpcRemoteError}.
  * Every request is acked once answered, failed or not: nothing is retried.
  *
@@ -31,7 +33,14 @@ export function rpcServer<Req = unknown, Res = unknown>(
 ): Promise<Consumer<Buffer>> {
   if (typeof handler !== 'function')
     return Promise.reject(new ConsumerOptionsError('rpcServer: handler must be a function'));
-  const { handlerTimeoutMs, schema, ...consumeOptions } = options;
+  for (const key of ['schema', 'responseSchema'] as const) {
+    if (options[key] !== undefined && !isSchema(options[key])) {
+      return Promise.reject(
+        new ConsumerOptionsError(`rpcServer: options.${key} must be a Standard Schema or have safeParse/parse`),
+      );
+    }
+  }
+  const { handlerTimeoutMs, schema, responseSchema, ...consumeOptions } = options;
   const t = handlerTimeoutMs;
   if (t !== undefined && (typeof t !== 'number' || !Number.isFinite(t) || t <= 0 || t > 0x7fffffff)) {
     return Promise.reject(
@@ -47,8 +56,10 @@ export function rpcServer<Req = unknown, Res = unknown>(
     let failure: unknown;
     let failed = false;
     try {
-      const request = decodeRequest<Req>(msg.body, p.contentType, schema);
+      const request = await decodeRequest<Req>(msg.body, p.contentType, schema);
       result = await withTimeout(async () => handler(request, msg), t);
+      if (responseSchema !== undefined)
+        result = await validateOrThrow(responseSchema, result, `rpc server ${JSON.stringify(queue)}: the reply`);
     } catch (err) {
       failed = true;
       failure = err;

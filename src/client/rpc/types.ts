@@ -3,19 +3,37 @@
  * @module
  */
 import type { FieldTable } from '../../protocol/field-table.js';
-import type { ConsumeMessage, Schema } from '../consume/message.js';
+import type { ConsumeMessage } from '../consume/message.js';
 import type { ConsumeOptions } from '../consume/options.js';
+import type { InputSchema, Schema } from '../consume/schema.js';
+import type { MessageBody } from '../message.js';
 
 /** The pseudo-queue of RabbitMQ's direct reply-to. */
 export const DIRECT_REPLY_TO = 'amq.rabbitmq.reply-to';
 /** Default `timeoutMs` of {@link rpc}. */
 export const DEFAULT_RPC_TIMEOUT_MS = 30_000;
 
-/** What {@link rpc} sends: bytes as they are, a string as text/plain, anything else as JSON. */
-export type RpcPayload = string | Buffer | Uint8Array | Record<string, unknown> | unknown[] | number | boolean | null;
+/**
+ * What {@link rpc} sends: bytes as they are, a string as text/plain, anything else (an object typed by an
+ * `interface` or a `type`, an array, a number, a boolean, `null`) as JSON. The same as `publishMessage`'s
+ * {@link MessageBody}.
+ */
+export type RpcPayload = MessageBody;
 
-/** Options of {@link rpc}. */
-export interface RpcOptions {
+/**
+ * Options of {@link rpc}. `Res` is the reply's type, `Req` the request's.
+ */
+export interface RpcOptions<Res = unknown, Req = unknown> {
+  /**
+   * Validates the decoded reply (a Standard Schema: zod, valibot, arktype...; or safeParse/parse); the call
+   * resolves with its output, or rejects with {@link SchemaValidationError} naming the failing paths.
+   */
+  schema?: Schema<Res>;
+  /**
+   * Validates the request before it is sent (its output is what is sent); a failure rejects with
+   * {@link SchemaValidationError} and nothing is sent.
+   */
+  requestSchema?: InputSchema<Req>;
   /** Exchange to publish the request to. Default `''` (the default exchange: the routing key names the queue). */
   exchange?: string;
   /** How long to wait for the reply (and, while reconnecting, for a connection). Default {@link DEFAULT_RPC_TIMEOUT_MS}. */
@@ -42,10 +60,12 @@ export type RpcHandler<Req = unknown, Res = unknown> = (
 ) => Res | Promise<Res>;
 
 /** Options of {@link rpcServer}. */
-export interface RpcServerOptions<Req = unknown>
+export interface RpcServerOptions<Req = unknown, Res = unknown>
   extends Pick<ConsumeOptions, 'prefetch' | 'concurrency' | 'exclusive' | 'priority' | 'consumerTag' | 'arguments'> {
   /** A handler that has not answered after this many ms is answered with an error reply. Default: none. */
   handlerTimeoutMs?: number;
-  /** Validates a JSON request (zod-compatible); a request that fails it gets an error reply. */
+  /** Validates a JSON request (a Standard Schema, or safeParse/parse); a request that fails it gets an error reply. */
   schema?: Schema<Req>;
+  /** Validates the handler's result before it is sent; a result that fails it is answered with an error reply. */
+  responseSchema?: InputSchema<Res>;
 }
