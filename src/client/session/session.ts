@@ -18,6 +18,8 @@ import { ConnectionError, WarrenError } from '../../protocol/errors.js';
 import type { ResolvedConfig } from '../config.js';
 import { ClientClosedError } from '../errors.js';
 import { buildMessage, type MessageBody, type PublishMessageOptions } from '../message.js';
+import { warnUnheard } from '../observe/client.js';
+import { observePublish, publishObserved } from '../observe/publish.js';
 import { type OutgoingMessage, type PublishBufferOptions, Publisher } from '../publisher.js';
 import { backoffDelay, connRetry, type RetryOptions } from '../retry.js';
 import { type Logger, type ResolvedSettings, redactUrl } from '../settings.js';
@@ -169,6 +171,7 @@ export class ClientSession implements Session {
     } catch (err) {
       return Promise.reject(err);
     }
+    if (publishObserved()) return observePublish(this.events, outgoing, (m) => this.publisher.publish(m));
     return this.publisher.publish(outgoing);
   }
 
@@ -195,6 +198,7 @@ export class ClientSession implements Session {
   report(err: unknown, what: string): void {
     this.logger.error({ err }, `warren: ${what}: ${(err as Error)?.message ?? String(err)}`);
     if (this.events.listenerCount('error') > 0) this.events.emit('error', err);
+    else warnUnheard(this.events, this.logger, err);
   }
 
   /** Connects (trying every URL with backoff) and resolves once ready. Concurrent callers share one attempt. */

@@ -1,0 +1,270 @@
+/**
+ * warren's diagnostics channels and mq.stats() against the real broker: exactly the events of one
+ * publish + consume with their payloads, the failure path (retry, dead-letter), and nothing made for a
+ * channel nobody listens to.
+ */
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { HandlerError, UnroutableError } from '../../../src/client/index.js';
+import {
+  CHANNELS,
+  type ClientInfo,
+  type DeliverEvent,
+  type PublishEvent,
+  type SettleEvent,
+} from '../../../src/client/observe/index.js';
+import { waitFor } from '../../helpers/wait.js';
+import { consumeFixture } from '../client/consume-fixture.js';
+
+const { client, queueName } = consumeFixture();
+
+/** Records every event of every warren channel, in order, until stopped. */
+function record(): { events: Array<{ name: string; data: unknown }>; stop(): void } {
+  const events: Array<{ name: string; data: unknown }> = [];
+  const listeners = Object.values(CHANNELS).map((name) => {
+    const fn = (data: unknown) => events.push({ name, data });
+    subscribe(name, fn);
+    return () => unsubscribe(name, fn);
+  });
+  return {
+    events,
+    stop: () => {
+      for (const off of listeners) off();
+    },
+  };
+}
+
+let recorder: ReturnType<typeof record> | undefined;
+afterEach(() => {
+  recorder?.stop();
+  recorder = undefined;
+});
+
+/** The events of one client (other clients of this file may publish meanwhile). */
+function of(client: ClientInfo, events: Array<{ name: string; data: unknown }>) {
+  return events.filter((e) => {
+    const c = (e.data as { client?: ClientInfo }).client;
+    return c === undefined || c.id === client.id;
+  });
+}
+
+describe('diagnostics channels', () => {
+  it('one publish and its consumption publish exactly connect, publish, confirm, deliver, deliver:done, settle', async () => {
+    const q = queueName('observe.events');
+    recorder = record();
+    const mq = await client({ queues: [{ name: q }] });
+    const seen: string[] = [];
+    const consumer = await mq.consume(q, (msg) => {
+      seen.push(msg.body.toString());
+    });
+    await mq.publishMessage(q, 'hello', { messageId: 'm-1', correlationId: 'c-1', headers: { 'x-a': 1 } });
+    await waitFor(() => seen.length === 1, 'the delivery');
+    await waitFor(() => recorder!.events.some((e) => e.name === CHANNELS.settle), 'the settle event');
+    const connect = recorder.events.find((e) => e.name === CHANNELS.connect)!.data as {
+      client: ClientInfo;
+      url: string;
+    };
+    const events = of(connect.client, recorder.events);
+    expect(events.map((e) => e.name)).toEqual([
+      CHANNELS.connect,
+      CHANNELS.publish,
+      CHANNELS.publishConfirm,
+      CHANNELS.deliver,
+      CHANNELS.deliverDone,
+      CHANNELS.settle,
+    ]);
+    expect(connect.url).toMatch(/^amqp:\/\/guest:\*+@127\.0\.0\.1:\d+/);
+    expect(connect.client.serverAddress).toBe('127.0.0.1');
+    expect(connect.client.serverPort).toBe(Number(new URL(connect.url).port));
+
+    const pub = events[1]!.data as PublishEvent;
+    expect(events[2]!.data).toBe(pub); // the same object, completed
+    expect(pub).toMatchObject({ exchange: '', routingKey: q, mandatory: true, bodySize: 5, error: undefined });
+    expect(pub.properties).toMatchObject({ messageId: 'm-1', correlationId: 'c-1', headers: { 'x-a': 1 } });
+    expect(pub.durationMs).toBeGreaterThan(0);
+
+    const deliver = events[3]!.data as DeliverEvent;
+    expect(events[4]!.data).toBe(deliver);
+    expect(deliver.queue).toBe(q);
+    expect(deliver.message.body.toString()).toBe('hello');
+    expect(deliver.message.properties.messageId).toBe('m-1');
+    expect(deliver.message.fields.routingKey).toBe(q);
+    expect(deliver.error).toBeUndefined();
+    expect(deliver.durationMs).toBeGreaterThanOrEqual(0);
+
+    const settle = events[5]!.data as SettleEvent;
+    expect(settle).toEqual({
+      consumerTag: consumer.consumerTag,
+      deliveryTag: deliver.message.fields.deliveryTag,
+      kind: 'ack',
+      requeue: false,
+      sent: true,
+    });
+    await consumer.stop();
+    await mq.disconnect();
+    expect(of(connect.client, recorder.events).at(-1)).toEqual({
+      name: CHANNELS.disconnect,
+      data: { client: connect.client, error: undefined },
+    });
+  });
+
+  it('a subscriber of warren:publish adds a header the consumer receives; the caller’s headers are left alone', async () => {
+    const q = queueName('observe.header');
+    const mq = await client({ queues: [{ name: q }] });
+    const add = (data: unknown) => (data as PublishEvent).setHeader('x-added', 'yes');
+    subscribe(CHANNELS.publish, add);
+    const headers = { 'x-own': 1 };
+    try {
+      await mq.publishMessage(q, 'x', { headers });
+    } finally {
+      unsubscribe(CHANNELS.publish, add);
+    }
+    expect(headers).toEqual({ 'x-own': 1 });
+    const got: unknown[] = [];
+    const consumer = await mq.consume(q, (msg) => {
+      got.push(msg.headers);
+    });
+    await waitFor(() => got.length === 1, 'the delivery');
+    expect(got[0]).toEqual({ 'x-own': 1, 'x-added': 'yes' });
+    await consumer.stop();
+  });
+
+  it('a failing handler: deliver:done carries the error, then retry, then dead-letter; returns are told apart', async () => {
+    const q = queueName('observe.fail', [20]);
+    recorder = record();
+    const mq = await client({ queues: [{ name: q }] });
+    const consumer = await mq.consume(
+      q,
+      () => {
+        throw new Error('boom');
+      },
+      { retry: { attempts: 2, delayMs: 20 } },
+    );
+    consumer.on('error', () => {});
+    await mq.publishMessage(q, 'bad');
+    await waitFor(() => recorder!.events.some((e) => e.name === CHANNELS.deadLetter), 'the dead-letter event');
+    const returned = await mq.publishMessage(`${q}.nowhere`, 'lost').catch((err: unknown) => err);
+    expect(returned).toBeInstanceOf(UnroutableError);
+
+    const names = recorder.events.map((e) => e.name).filter((n) => n !== CHANNELS.connect && n !== CHANNELS.settle);
+    expect(names).toEqual([
+      CHANNELS.publish, // 'bad'
+      CHANNELS.publishConfirm,
+      CHANNELS.deliver, // attempt 1
+      CHANNELS.deliverDone,
+      CHANNELS.retry,
+      CHANNELS.publish, // the copy to the retry queue
+      CHANNELS.publishConfirm,
+      CHANNELS.deliver, // attempt 2
+      CHANNELS.deliverDone,
+      CHANNELS.deadLetter,
+      CHANNELS.publish, // the copy to the dead-letter target
+      CHANNELS.publishConfirm,
+      CHANNELS.publish, // the unroutable one
+      CHANNELS.publishReturn,
+    ]);
+    const done = recorder.events.filter((e) => e.name === CHANNELS.deliverDone).map((e) => e.data as DeliverEvent);
+    expect(done.map((d) => [d.message.attempt, (d.error as Error).message])).toEqual([
+      [1, 'boom'],
+      [2, 'boom'],
+    ]);
+    const retry = recorder.events.find((e) => e.name === CHANNELS.retry)!.data as { queue: string; error: unknown };
+    expect(retry.queue).toBe(q);
+    expect(retry.error).toBeInstanceOf(HandlerError);
+    expect(retry.error).toMatchObject({ attempt: 1, outcome: 'retry' });
+    const ret = recorder.events.find((e) => e.name === CHANNELS.publishReturn)!.data as PublishEvent;
+    expect(ret.error).toBe(returned);
+
+    expect(mq.stats()).toMatchObject({
+      published: 4,
+      confirmed: 3,
+      returned: 1,
+      nacked: 0,
+      publishFailed: 0,
+      pendingPublishes: 0,
+      deliveries: 2,
+      processed: 0,
+      failed: 2,
+      retried: 1,
+      deadLettered: 1,
+      consumers: 1,
+    });
+    await consumer.stop();
+    expect(mq.stats().consumers).toBe(0);
+  });
+
+  it('nothing is made for a channel nobody listens to: event objects only while a subscriber is on', async () => {
+    const q = queueName('observe.cost');
+    const mq = await client({ queues: [{ name: q }] });
+    let delivered = 0;
+    const consumer = await mq.consume(q, () => {
+      delivered++;
+    });
+    // Every event object stamps its start with performance.now(); nothing else on warren's hot path does.
+    const stamps = vi.spyOn(performance, 'now');
+    const fromWarren = () => stamps.mock.calls.length;
+    const round = async (n: number) => {
+      const before = delivered;
+      await Promise.all(Array.from({ length: n }, (_, i) => mq.publishMessage(q, `m${i}`)));
+      await waitFor(() => delivered === before + n, `${n} deliveries`);
+    };
+    let counted = 0;
+    const counter = () => {
+      counted++;
+    };
+    try {
+      await round(20);
+      expect(fromWarren()).toBe(0);
+      for (const name of Object.values(CHANNELS)) subscribe(name, counter);
+      await round(20);
+      const withSubscriber = fromWarren();
+      // publish, confirm, deliver, deliver:done, settle: 5 events a message; 2 event objects (publish, deliver).
+      expect(counted).toBe(20 * 5);
+      expect(withSubscriber).toBeGreaterThanOrEqual(20 * 2);
+      for (const name of Object.values(CHANNELS)) unsubscribe(name, counter);
+      await round(20);
+      expect(counted).toBe(20 * 5);
+      expect(fromWarren()).toBe(withSubscriber);
+    } finally {
+      for (const name of Object.values(CHANNELS)) unsubscribe(name, counter);
+      stamps.mockRestore();
+    }
+    await consumer.stop();
+  });
+});
+
+describe('mq.stats()', () => {
+  it('counts publishes, deliveries and consumers as plain totals', async () => {
+    const q = queueName('observe.stats');
+    const mq = await client({ queues: [{ name: q }] });
+    expect(mq.stats()).toEqual({
+      published: 0,
+      confirmed: 0,
+      nacked: 0,
+      returned: 0,
+      publishFailed: 0,
+      pendingPublishes: 0,
+      reconnects: 0,
+      blockedMs: 0,
+      blocked: false,
+      deliveries: 0,
+      processed: 0,
+      failed: 0,
+      retried: 0,
+      deadLettered: 0,
+      consumers: 0,
+    });
+    let n = 0;
+    const consumer = await mq.consume(q, () => {
+      n++;
+    });
+    await Promise.all(Array.from({ length: 10 }, () => mq.publishMessage(q, 'x')));
+    await waitFor(() => n === 10, '10 deliveries');
+    expect(mq.stats()).toMatchObject({ published: 10, confirmed: 10, deliveries: 10, processed: 10, consumers: 1 });
+    await consumer.stop();
+    await mq.disconnect();
+    const closed = await mq.publishMessage(q, 'after').catch((err: unknown) => err);
+    expect(closed).toBeInstanceOf(Error);
+    expect(mq.stats()).toMatchObject({ published: 10, confirmed: 10, consumers: 0, pendingPublishes: 0 });
+  });
+});
