@@ -10,6 +10,7 @@ import {
   CHANNELS,
   type ClientInfo,
   type DeliverEvent,
+  HANDLER_ERROR_WARNING,
   type PublishEvent,
   type SettleEvent,
 } from '../../../src/client/observe/index.js';
@@ -266,5 +267,63 @@ describe('mq.stats()', () => {
     const closed = await mq.publishMessage(q, 'after').catch((err: unknown) => err);
     expect(closed).toBeInstanceOf(Error);
     expect(mq.stats()).toMatchObject({ published: 10, confirmed: 10, consumers: 0, pendingPublishes: 0 });
+  });
+});
+
+describe('a handler error is never silent', () => {
+  const failing = async (mq: Awaited<ReturnType<typeof client>>, q: string, n: number) => {
+    let calls = 0;
+    const consumer = await mq.consume(q, () => {
+      calls++;
+      throw new Error(`boom ${calls}`);
+    });
+    await Promise.all(Array.from({ length: n }, (_, i) => mq.publishMessage(q, `m${i}`)));
+    await waitFor(() => calls === n && mq.stats().deadLettered === n, `${n} failures dead-lettered`);
+    await consumer.stop();
+  };
+
+  it('with no error listener and no logger: one process warning per client, WARREN_HANDLER_ERROR', async () => {
+    const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
+    try {
+      const q = queueName('observe.warn');
+      const mq = await client({ queues: [{ name: q }] });
+      await failing(mq, q, 3);
+      const ours = warn.mock.calls.filter(
+        (c) => (c[1] as { code?: string } | undefined)?.code === HANDLER_ERROR_WARNING,
+      );
+      expect(ours).toHaveLength(1);
+      expect(String(ours[0]![0])).toMatch(/^handler for queue ".*" failed on attempt 1 of 1 \(dead-letter\): boom 1/);
+      expect(ours[0]![1]).toEqual({ type: 'WarrenWarning', code: 'WARREN_HANDLER_ERROR' });
+      // A second client warns once too.
+      const q2 = queueName('observe.warn2');
+      const mq2 = await client({ queues: [{ name: q2 }] });
+      await failing(mq2, q2, 2);
+      expect(warn.mock.calls.filter((c) => (c[1] as { code?: string })?.code === HANDLER_ERROR_WARNING)).toHaveLength(
+        2,
+      );
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
+  it('no warning when someone hears it: an error listener, or a logger', async () => {
+    const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
+    try {
+      const q = queueName('observe.heard');
+      const heard: unknown[] = [];
+      const mq = await client({ queues: [{ name: q }] });
+      mq.on('error', (err) => heard.push(err));
+      await failing(mq, q, 2);
+      expect(heard).toHaveLength(2);
+      const q2 = queueName('observe.logged');
+      const logged: unknown[] = [];
+      const logger = { debug() {}, info() {}, warn() {}, error: (...args: unknown[]) => logged.push(args) };
+      const mq2 = await client({ queues: [{ name: q2 }] }, { logger });
+      await failing(mq2, q2, 2);
+      expect(logged.length).toBeGreaterThanOrEqual(2);
+      expect(warn.mock.calls.filter((c) => (c[1] as { code?: string })?.code === HANDLER_ERROR_WARNING)).toEqual([]);
+    } finally {
+      warn.mockRestore();
+    }
   });
 });
