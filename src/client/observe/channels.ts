@@ -71,6 +71,7 @@ export interface ClientInfo {
   readonly id: number;
   /** The host of the broker node connected to last (no credentials). */
   readonly serverAddress: string | undefined;
+  /** The port of that node. */
   readonly serverPort: number | undefined;
 }
 
@@ -79,12 +80,17 @@ export type HeaderValue = NonNullable<BasicProperties['headers']>[string];
 
 /** One `publishMessage` (or retry / dead-letter copy, or RPC reply) from buffer to outcome. */
 export interface PublishEvent {
+  /** The publishing client. */
   readonly client: ClientInfo;
+  /** Exchange published to (`''`: the default exchange). */
   readonly exchange: string;
+  /** Routing key (the queue's name, on the default exchange). */
   readonly routingKey: string;
+  /** Whether an unroutable message is returned (and rejects with `UnroutableError`). */
   readonly mandatory: boolean;
   /** The message's properties as they will be sent (`messageId` always set). Read only: use {@link setHeader}. */
   readonly properties: Readonly<BasicProperties>;
+  /** Body bytes. */
   readonly bodySize: number;
   /** `performance.now()` when it was handed to the buffer. */
   readonly startedAt: number;
@@ -104,11 +110,13 @@ export type ContextWrapper = <R>(fn: () => R) => R;
 
 /** One run of a consumer's handler. */
 export interface DeliverEvent {
+  /** The consumer's client. */
   readonly client: ClientInfo;
   /** The queue consumed (its current name, for a server-named queue). */
   readonly queue: string;
   /** What the handler gets: body, properties, headers, `fields` (exchange, routing key, delivery tag), attempt. */
   readonly message: ConsumeMessage<unknown>;
+  /** `performance.now()` when the handler was called. */
   readonly startedAt: number;
   /** How long the handler ran (0 until `warren:deliver:done`). */
   readonly durationMs: number;
@@ -126,9 +134,13 @@ export type SettleKind = 'ack' | 'nack' | 'reject' | 'drop';
 
 /** A delivery settled by a consumer (after its handler, or by the failure policy). */
 export interface SettleEvent {
+  /** The subscription the delivery came through. */
   readonly consumerTag: string;
+  /** The delivery's tag on its channel. */
   readonly deliveryTag: number;
+  /** What was done with it. */
   readonly kind: SettleKind;
+  /** Whether a nack or reject asked the broker to requeue it. */
   readonly requeue: boolean;
   /** Whether anything was sent (false for `drop`, or when the channel was already closed). */
   readonly sent: boolean;
@@ -136,37 +148,53 @@ export interface SettleEvent {
 
 /** A message sent to a retry queue or the dead-letter target: `error` says which attempt failed and why. */
 export interface FailureEvent {
+  /** The consumer's client. */
   readonly client: ClientInfo;
+  /** The queue the message was consumed from. */
   readonly queue: string;
   /** `HandlerError` (the handler failed) or `MessageDecodeError` (the payload could not be decoded). */
   readonly error: HandlerError | MessageDecodeError;
 }
 
+/** `warren:connect`: connected (or reconnected) and the topology declared. */
 export interface ConnectEvent {
+  /** The client, its server address and port updated to this connection. */
   readonly client: ClientInfo;
   /** The URL connected to, password masked. */
   readonly url: string;
 }
 
+/** `warren:disconnect`: the connection is gone. */
 export interface DisconnectEvent {
+  /** The client whose connection it was. */
   readonly client: ClientInfo;
   /** Why the connection was lost; undefined after `disconnect()`. */
   readonly error: Error | undefined;
 }
 
+/** `warren:reconnecting`: a reconnect attempt failed; the next follows after `delayMs`. */
 export interface ReconnectingEvent {
+  /** The client reconnecting. */
   readonly client: ClientInfo;
+  /** 1-based number of the attempt that failed. */
   readonly attempt: number;
+  /** Wait before the next attempt. */
   readonly delayMs: number;
+  /** Why the attempt failed. */
   readonly error: unknown;
 }
 
+/** `warren:blocked`: the broker stopped reading from the connection (a memory or disk alarm). */
 export interface BlockedEvent {
+  /** The client blocked. */
   readonly client: ClientInfo;
+  /** What the broker said (`low on memory`...). */
   readonly reason: string;
 }
 
+/** `warren:unblocked`: the block is over (unblocked, or the blocked connection was lost). */
 export interface UnblockedEvent {
+  /** The client that was blocked. */
   readonly client: ClientInfo;
   /** How long the connection was blocked. */
   readonly blockedMs: number;

@@ -17,7 +17,7 @@ import {
 } from './channels.js';
 import { type ClientCounters, countersOf } from './stats.js';
 
-/** The code of the process warning for a handler error nobody hears (see {@link warnUnheard}). */
+/** The code of the process warning for a handler error nobody hears (see `warnUnheard`). */
 export const HANDLER_ERROR_WARNING = 'WARREN_HANDLER_ERROR';
 
 /** Wraps the client's emitter (`sink`): what the session emits is counted, published, then emitted. */
