@@ -41,6 +41,20 @@ afterEach(() => {
   recorder = undefined;
 });
 
+const PUBLISHING: string[] = [
+  CHANNELS.publish,
+  CHANNELS.publishConfirm,
+  CHANNELS.publishNack,
+  CHANNELS.publishReturn,
+  CHANNELS.publishError,
+];
+const CONSUMING: string[] = [CHANNELS.deliver, CHANNELS.deliverDone, CHANNELS.settle];
+
+/** The names of the events of these channels, in order. */
+function chain(events: Array<{ name: string }>, names: string[]): string[] {
+  return events.map((e) => e.name).filter((n) => names.includes(n));
+}
+
 /** The events of one client (other clients of this file may publish meanwhile). */
 function of(client: ClientInfo, events: Array<{ name: string; data: unknown }>) {
   return events.filter((e) => {
@@ -66,26 +80,35 @@ describe('diagnostics channels', () => {
       url: string;
     };
     const events = of(connect.client, recorder.events);
-    expect(events.map((e) => e.name)).toEqual([
-      CHANNELS.connect,
-      CHANNELS.publish,
-      CHANNELS.publishConfirm,
-      CHANNELS.deliver,
-      CHANNELS.deliverDone,
-      CHANNELS.settle,
-    ]);
+    // The broker confirms to the publisher and delivers to the consumer independently: the two chains
+    // interleave in any order, each in its own order.
+    expect(events.map((e) => e.name).sort()).toEqual(
+      [
+        CHANNELS.connect,
+        CHANNELS.publish,
+        CHANNELS.publishConfirm,
+        CHANNELS.deliver,
+        CHANNELS.deliverDone,
+        CHANNELS.settle,
+      ].sort(),
+    );
+    expect(events[0]!.name).toBe(CHANNELS.connect);
+    expect(events[1]!.name).toBe(CHANNELS.publish);
+    expect(chain(events, PUBLISHING)).toEqual([CHANNELS.publish, CHANNELS.publishConfirm]);
+    expect(chain(events, CONSUMING)).toEqual([CHANNELS.deliver, CHANNELS.deliverDone, CHANNELS.settle]);
+    const named = (name: string) => events.find((e) => e.name === name)!.data;
     expect(connect.url).toMatch(/^amqp:\/\/guest:\*+@127\.0\.0\.1:\d+/);
     expect(connect.client.serverAddress).toBe('127.0.0.1');
     expect(connect.client.serverPort).toBe(Number(new URL(connect.url).port));
 
-    const pub = events[1]!.data as PublishEvent;
-    expect(events[2]!.data).toBe(pub); // the same object, completed
+    const pub = named(CHANNELS.publish) as PublishEvent;
+    expect(named(CHANNELS.publishConfirm)).toBe(pub); // the same object, completed
     expect(pub).toMatchObject({ exchange: '', routingKey: q, mandatory: true, bodySize: 5, error: undefined });
     expect(pub.properties).toMatchObject({ messageId: 'm-1', correlationId: 'c-1', headers: { 'x-a': 1 } });
     expect(pub.durationMs).toBeGreaterThan(0);
 
-    const deliver = events[3]!.data as DeliverEvent;
-    expect(events[4]!.data).toBe(deliver);
+    const deliver = named(CHANNELS.deliver) as DeliverEvent;
+    expect(named(CHANNELS.deliverDone)).toBe(deliver);
     expect(deliver.queue).toBe(q);
     expect(deliver.message.body.toString()).toBe('hello');
     expect(deliver.message.properties.messageId).toBe('m-1');
@@ -93,7 +116,7 @@ describe('diagnostics channels', () => {
     expect(deliver.error).toBeUndefined();
     expect(deliver.durationMs).toBeGreaterThanOrEqual(0);
 
-    const settle = events[5]!.data as SettleEvent;
+    const settle = named(CHANNELS.settle) as SettleEvent;
     expect(settle).toEqual({
       consumerTag: consumer.consumerTag,
       deliveryTag: deliver.message.fields.deliveryTag,
@@ -147,23 +170,44 @@ describe('diagnostics channels', () => {
     const returned = await mq.publishMessage(`${q}.nowhere`, 'lost').catch((err: unknown) => err);
     expect(returned).toBeInstanceOf(UnroutableError);
 
-    const names = recorder.events.map((e) => e.name).filter((n) => n !== CHANNELS.connect && n !== CHANNELS.settle);
-    expect(names).toEqual([
-      CHANNELS.publish, // 'bad'
-      CHANNELS.publishConfirm,
+    // Per message, its publish then its outcome; across messages confirms may come late (a persistent
+    // message is confirmed once on disk, and its copy may be published before that).
+    const publishes = recorder.events.filter((e) => e.name === CHANNELS.publish).map((e) => e.data as PublishEvent);
+    expect(publishes.map((p) => [p.exchange, p.routingKey])).toEqual([
+      ['', q], // 'bad'
+      ['', `${q}.retry.20`], // the copy to the retry queue
+      [`${q}.dead`, q], // the copy to the dead-letter target
+      ['', `${q}.nowhere`], // the unroutable one
+    ]);
+    const outcomes = publishes.map((p) =>
+      recorder!.events.filter((e) => e.data === p && e.name !== CHANNELS.publish).map((e) => e.name),
+    );
+    expect(outcomes).toEqual([
+      [CHANNELS.publishConfirm],
+      [CHANNELS.publishConfirm],
+      [CHANNELS.publishConfirm],
+      [CHANNELS.publishReturn],
+    ]);
+    for (const p of publishes) {
+      const events = recorder.events.filter((e) => e.data === p);
+      expect(events[0]!.name).toBe(CHANNELS.publish);
+    }
+    expect(chain(recorder.events, [...CONSUMING, CHANNELS.retry, CHANNELS.deadLetter])).toEqual([
       CHANNELS.deliver, // attempt 1
       CHANNELS.deliverDone,
       CHANNELS.retry,
-      CHANNELS.publish, // the copy to the retry queue
-      CHANNELS.publishConfirm,
+      CHANNELS.settle, // acked once the retry copy is confirmed
       CHANNELS.deliver, // attempt 2
       CHANNELS.deliverDone,
       CHANNELS.deadLetter,
-      CHANNELS.publish, // the copy to the dead-letter target
-      CHANNELS.publishConfirm,
-      CHANNELS.publish, // the unroutable one
-      CHANNELS.publishReturn,
+      CHANNELS.settle,
     ]);
+    // The copies are published from the failure path: after the failure, before the original's ack.
+    const all = recorder.events;
+    const at = (name: string, n = 0) => all.filter((e) => e.name === name)[n]!;
+    const index = (e: (typeof all)[number]) => all.indexOf(e);
+    expect(index(at(CHANNELS.publish, 1))).toBeGreaterThan(index(at(CHANNELS.retry)));
+    expect(index(at(CHANNELS.publish, 1))).toBeLessThan(index(at(CHANNELS.settle)));
     const done = recorder.events.filter((e) => e.name === CHANNELS.deliverDone).map((e) => e.data as DeliverEvent);
     expect(done.map((d) => [d.message.attempt, (d.error as Error).message])).toEqual([
       [1, 'boom'],
