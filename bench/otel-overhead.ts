@@ -1,6 +1,6 @@
 /**
  * What tracing costs: CPU µs per message of publishMessage + consume through one client, with the
- * `warren/otel` instrumentation subscribed (spans to a discarding exporter, metrics to a reader, the
+ * `warren/otel` instrumentation subscribed (spans through a BatchSpanProcessor to a discarding exporter, metrics to a reader, the
  * AsyncLocalStorage context manager) and without it (no diagnostics-channel subscriber at all), in the
  * same process, alternating phases so that warm-up and broker load fall on both alike.
  *
@@ -14,7 +14,7 @@ import { context } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
-import { BasicTracerProvider, SimpleSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-base';
+import { BasicTracerProvider, BatchSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { AsyncRabbitMQ } from '../src/index.js';
 import { instrumentWarren } from '../src/otel/index.js';
 
@@ -23,6 +23,10 @@ const REPEAT = Number(process.env.BENCH_REPEAT ?? 3);
 const BODY = randomBytes(Number(process.env.BENCH_BODY_SIZE ?? 100));
 const URL = process.env.BENCH_URL ?? process.env.WARREN_TEST_URL ?? 'amqp://guest:guest@127.0.0.1:5672/%2F';
 const WINDOW = 1000;
+/** Phases to alternate: `off` (nothing subscribed), `on` (traces + metrics), and to tell the costs apart `als`
+ * (only the AsyncLocalStorage context manager), `traces`, `metrics`. */
+type Mode = 'off' | 'on' | 'als' | 'traces' | 'metrics';
+const MODES = (process.env.BENCH_MODES ?? 'off,on').split(',') as Mode[];
 
 class Reader extends MetricReader {
   protected async onShutdown(): Promise<void> {}
@@ -71,31 +75,33 @@ async function main(): Promise<void> {
   const queue = `warren-bench.otel.${randomBytes(4).toString('hex')}`;
   const mq = new AsyncRabbitMQ({ queues: [{ name: queue, durable: true }] }, { urls: URL });
   await mq.connect();
-  const tracerProvider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(discard)] });
+  const tracerProvider = new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(discard)] });
   const meterProvider = new MeterProvider({ readers: [new Reader()] });
-  const results: Record<'off' | 'on', number[]> = { off: [], on: [] };
+  const results = new Map<Mode, number[]>(MODES.map((m) => [m, []]));
   try {
     await phase(mq, queue); // warm-up, not counted
     for (let r = 0; r < REPEAT; r++) {
-      for (const mode of ['off', 'on'] as const) {
+      for (const mode of MODES) {
         let instrumentation: { disable(): void } | undefined;
-        if (mode === 'on') {
-          context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+        if (mode !== 'off') context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+        if (mode === 'on' || mode === 'traces' || mode === 'metrics') {
           instrumentation = instrumentWarren({
             tracerProvider,
             meterProvider,
             propagator: new W3CTraceContextPropagator(),
+            traces: mode !== 'metrics',
+            metrics: mode !== 'traces',
           });
         }
         try {
           const { cpuUs, wallMs } = await phase(mq, queue);
-          results[mode].push(cpuUs);
+          results.get(mode)!.push(cpuUs);
           console.log(
-            `${mode.padEnd(3)}  ${cpuUs.toFixed(1).padStart(6)} µs CPU/msg  ${(N / (wallMs / 1000)).toFixed(0)} msg/s`,
+            `${mode.padEnd(7)}  ${cpuUs.toFixed(1).padStart(6)} µs CPU/msg  ${(N / (wallMs / 1000)).toFixed(0)} msg/s`,
           );
         } finally {
           instrumentation?.disable();
-          if (mode === 'on') context.disable();
+          if (mode !== 'off') context.disable();
         }
       }
     }
@@ -106,12 +112,13 @@ async function main(): Promise<void> {
     await tracerProvider.shutdown();
     await meterProvider.shutdown();
   }
-  const off = median(results.off);
-  const on = median(results.on);
-  console.log(
-    `median of ${REPEAT} × ${N} messages (publishMessage + consume, ${BODY.length} B): ` +
-      `off ${off.toFixed(1)} µs/msg, on ${on.toFixed(1)} µs/msg: tracing + metrics cost ${(on - off).toFixed(1)} µs/msg (${(((on - off) / off) * 100).toFixed(0)} %)`,
-  );
+  const off = median(results.get('off') ?? [0]);
+  console.log(`median of ${REPEAT} × ${N} messages (publishMessage + consume, ${BODY.length} B body), CPU µs/msg:`);
+  for (const [mode, xs] of results) {
+    const m = median(xs);
+    const extra = mode === 'off' ? '' : `  (+${(m - off).toFixed(1)} µs/msg over off)`;
+    console.log(`  ${mode.padEnd(7)} ${m.toFixed(1).padStart(6)}${extra}`);
+  }
 }
 
 main().catch((err: unknown) => {

@@ -39,6 +39,9 @@ import {
   type Histogram,
   type MeterProvider,
   metrics,
+  type ObservableCounter,
+  type ObservableResult,
+  type ObservableUpDownCounter,
   propagation,
   ROOT_CONTEXT,
   type Span,
@@ -49,7 +52,6 @@ import {
   type TextMapSetter,
   type TracerProvider,
   trace,
-  type UpDownCounter,
 } from '@opentelemetry/api';
 import {
   CHANNELS,
@@ -152,64 +154,113 @@ function server(attrs: Attributes, client: ClientInfo): Attributes {
   return attrs;
 }
 
+/**
+ * A counter kept as plain numbers per attribute set and handed to the SDK when it collects (through an
+ * observable instrument): a synchronous counter would hash its attributes on every message.
+ */
+class Tally {
+  private readonly sets = new Map<string, { attributes: Attributes; value: number }>();
+
+  add(value: number, key: string, attributes: (key: string) => Attributes): void {
+    const set = this.sets.get(key);
+    if (set !== undefined) set.value += value;
+    else this.sets.set(key, { attributes: attributes(key), value });
+  }
+
+  readonly observe = (result: ObservableResult): void => {
+    for (const { attributes, value } of this.sets.values()) result.observe(value, attributes);
+  };
+}
+
 interface Instruments {
   confirmDuration: Histogram;
-  published: Counter;
-  confirmed: Counter;
-  nacked: Counter;
-  returned: Counter;
-  publishFailed: Counter;
-  pending: UpDownCounter;
+  published: Tally;
+  confirmed: Tally;
+  nacked: Tally;
+  returned: Tally;
+  publishFailed: Tally;
+  pending: Tally;
   reconnects: Counter;
   blocked: Counter;
-  deliveries: Counter;
-  processed: Counter;
-  failed: Counter;
+  deliveries: Tally;
+  processed: Tally;
+  failed: Tally;
   retried: Counter;
   deadLettered: Counter;
   handlerDuration: Histogram;
+  /** Unregisters the observable instruments' callbacks. */
+  close(): void;
 }
 
 function instruments(provider: MeterProvider): Instruments {
   const m = provider.getMeter('warren', VERSION);
   const seconds = { unit: 's' };
   const messages = { unit: '{message}' };
+  const closers: Array<() => void> = [];
+  const tally = (instrument: ObservableCounter | ObservableUpDownCounter): Tally => {
+    const t = new Tally();
+    instrument.addCallback(t.observe);
+    closers.push(() => instrument.removeCallback(t.observe));
+    return t;
+  };
+  const counter = (name: string, description: string) =>
+    tally(m.createObservableCounter(name, { ...messages, description }));
   return {
     confirmDuration: m.createHistogram(METRICS.confirmDuration, {
       ...seconds,
       description: 'From publishMessage to the broker confirm (or another outcome)',
     }),
-    published: m.createCounter(METRICS.published, {
-      ...messages,
-      description: 'Messages handed to the publish buffer',
-    }),
-    confirmed: m.createCounter(METRICS.confirmed, { ...messages, description: 'Publishes the broker confirmed' }),
-    nacked: m.createCounter(METRICS.nacked, { ...messages, description: 'Publishes rejected with PublishNackedError' }),
-    returned: m.createCounter(METRICS.returned, { ...messages, description: 'Publishes returned as unroutable' }),
-    publishFailed: m.createCounter(METRICS.publishFailed, {
-      ...messages,
-      description: 'Publishes that failed otherwise',
-    }),
-    pending: m.createUpDownCounter(METRICS.pending, {
-      ...messages,
-      description: 'Messages held until confirmed: the outage buffer plus those in flight',
-    }),
+    published: counter(METRICS.published, 'Messages handed to the publish buffer'),
+    confirmed: counter(METRICS.confirmed, 'Publishes the broker confirmed'),
+    nacked: counter(METRICS.nacked, 'Publishes rejected with PublishNackedError'),
+    returned: counter(METRICS.returned, 'Publishes returned as unroutable'),
+    publishFailed: counter(METRICS.publishFailed, 'Publishes that failed otherwise'),
+    pending: tally(
+      m.createObservableUpDownCounter(METRICS.pending, {
+        ...messages,
+        description: 'Messages held until confirmed: the outage buffer plus those in flight',
+      }),
+    ),
     reconnects: m.createCounter(METRICS.reconnects, { description: 'Connections re-established after a loss' }),
     blocked: m.createCounter(METRICS.blocked, {
       ...seconds,
       description: 'Time the broker kept the connection blocked',
     }),
-    deliveries: m.createCounter(METRICS.deliveries, { ...messages, description: 'Handler runs started' }),
-    processed: m.createCounter(METRICS.processed, { ...messages, description: 'Handler runs that resolved' }),
-    failed: m.createCounter(METRICS.failed, { ...messages, description: 'Handler runs that threw or timed out' }),
+    deliveries: counter(METRICS.deliveries, 'Handler runs started'),
+    processed: counter(METRICS.processed, 'Handler runs that resolved'),
+    failed: counter(METRICS.failed, 'Handler runs that threw or timed out'),
     retried: m.createCounter(METRICS.retried, { ...messages, description: 'Failed messages sent to a retry queue' }),
     deadLettered: m.createCounter(METRICS.deadLettered, {
       ...messages,
       description: 'Messages sent to the dead-letter target',
     }),
     handlerDuration: m.createHistogram(METRICS.handlerDuration, { ...seconds, description: 'How long a handler ran' }),
+    close: () => {
+      for (const close of closers) close();
+    },
   };
 }
+
+/** Attribute sets made once per key (an exchange, a queue, with an error type): a message allocates none. */
+function cached(make: (key: string) => Attributes): (key: string) => Attributes {
+  const sets = new Map<string, Attributes>();
+  return (key) => {
+    let a = sets.get(key);
+    if (a === undefined) {
+      a = make(key);
+      sets.set(key, a);
+    }
+    return a;
+  };
+}
+
+/** `<name>\n<error type>`: the key of an attribute set with an error type. */
+const SEP = '\n';
+const withError = (key: string, err: unknown): string => `${key}${SEP}${errorType(err)}`;
+const split = (key: string): [string, string | undefined] => {
+  const i = key.indexOf(SEP);
+  return i < 0 ? [key, undefined] : [key.slice(0, i), key.slice(i + 1)];
+};
 
 /**
  * Subscribes OpenTelemetry tracing and metrics to warren's diagnostics channels, for every client of
@@ -238,16 +289,25 @@ export function instrumentWarren(options: WarrenInstrumentationOptions = {}): Wa
   /** Clients whose last connection was lost (not closed): their next connect is a reconnect. */
   const lost = new Set<number>();
 
-  const publishAttributes = (e: PublishEvent): Attributes => ({
-    [ATTR.system]: 'rabbitmq',
-    [ATTR.destination]: e.exchange,
+  const publishAttributes = cached((key) => {
+    const [exchange, error] = split(key);
+    const a: Attributes = { [ATTR.system]: 'rabbitmq', [ATTR.destination]: exchange };
+    if (error !== undefined) a[ATTR.errorType] = error;
+    return a;
   });
+  const consumeAttributes = cached((key) => {
+    const [queue, error] = split(key);
+    const a: Attributes = { [ATTR.system]: 'rabbitmq', [ATTR.subscription]: queue };
+    if (error !== undefined) a[ATTR.errorType] = error;
+    return a;
+  });
+  const systemOnly = cached(() => ({ [ATTR.system]: 'rabbitmq' }));
 
   const onPublish = (message: unknown): void => {
     const e = message as PublishEvent;
     if (m !== undefined) {
-      m.published.add(1, publishAttributes(e));
-      m.pending.add(1, { [ATTR.system]: 'rabbitmq' });
+      m.published.add(1, e.exchange, publishAttributes);
+      m.pending.add(1, '', systemOnly);
       pending.add(e);
     }
     if (tracer === undefined) return;
@@ -280,11 +340,10 @@ export function instrumentWarren(options: WarrenInstrumentationOptions = {}): Wa
     const e = message as PublishEvent;
     if (m !== undefined && pending.has(e)) {
       pending.delete(e);
-      const attrs = publishAttributes(e);
-      if (e.error !== undefined) attrs[ATTR.errorType] = errorType(e.error);
-      m[outcome].add(1, attrs);
-      m.confirmDuration.record(e.durationMs / 1000, attrs);
-      m.pending.add(-1, { [ATTR.system]: 'rabbitmq' });
+      const key = e.error === undefined ? e.exchange : withError(e.exchange, e.error);
+      m[outcome].add(1, key, publishAttributes);
+      m.confirmDuration.record(e.durationMs / 1000, publishAttributes(key));
+      m.pending.add(-1, '', systemOnly);
     }
     const span = publishSpans.get(e);
     if (span === undefined) return;
@@ -297,14 +356,9 @@ export function instrumentWarren(options: WarrenInstrumentationOptions = {}): Wa
   const onReturn = (message: unknown) => publishEnded(message, 'returned');
   const onPublishError = (message: unknown) => publishEnded(message, 'publishFailed');
 
-  const consumeAttributes = (d: DeliverEvent): Attributes => ({
-    [ATTR.system]: 'rabbitmq',
-    [ATTR.subscription]: d.queue,
-  });
-
   const onDeliver = (message: unknown): void => {
     const d = message as DeliverEvent;
-    m?.deliveries.add(1, consumeAttributes(d));
+    m?.deliveries.add(1, d.queue, consumeAttributes);
     if (tracer === undefined) return;
     const msg = d.message;
     const f = msg.fields;
@@ -333,10 +387,9 @@ export function instrumentWarren(options: WarrenInstrumentationOptions = {}): Wa
   const onDeliverDone = (message: unknown): void => {
     const d = message as DeliverEvent;
     if (m !== undefined) {
-      const attrs = consumeAttributes(d);
-      if (d.error !== undefined) attrs[ATTR.errorType] = errorType(d.error);
-      (d.error === undefined ? m.processed : m.failed).add(1, attrs);
-      m.handlerDuration.record(d.durationMs / 1000, attrs);
+      const key = d.error === undefined ? d.queue : withError(d.queue, d.error);
+      (d.error === undefined ? m.processed : m.failed).add(1, key, consumeAttributes);
+      m.handlerDuration.record(d.durationMs / 1000, consumeAttributes(key));
     }
     const span = processSpans.get(d);
     if (span === undefined) return;
@@ -387,6 +440,7 @@ export function instrumentWarren(options: WarrenInstrumentationOptions = {}): Wa
       if (!enabled) return;
       enabled = false;
       for (const [name, fn] of subscriptions) unsubscribe(name, fn);
+      m?.close();
     },
   };
 }

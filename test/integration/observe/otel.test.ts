@@ -30,26 +30,23 @@ const tracerProvider = new BasicTracerProvider({ spanProcessors: [new SimpleSpan
 const reader = new TestReader();
 const meterProvider = new MeterProvider({ readers: [reader] });
 const contextManager = new AsyncLocalStorageContextManager();
+// One instrumentation for the file, as an application has: its counters only grow, test after test.
 let instrumentation: WarrenInstrumentation | undefined;
 
 beforeAll(() => {
   context.setGlobalContextManager(contextManager.enable());
+  instrumentation = instrumentWarren({ tracerProvider, meterProvider, propagator: new W3CTraceContextPropagator() });
 });
 afterAll(async () => {
+  instrumentation?.disable();
   context.disable();
   propagation.disable();
   await tracerProvider.shutdown();
   await meterProvider.shutdown();
 });
 afterEach(() => {
-  instrumentation?.disable();
-  instrumentation = undefined;
   exporter.reset();
 });
-
-function instrument(): void {
-  instrumentation = instrumentWarren({ tracerProvider, meterProvider, propagator: new W3CTraceContextPropagator() });
-}
 
 /** The spans warren made (not the ones the test's handler made). */
 function warrenSpans(): ReadableSpan[] {
@@ -80,7 +77,6 @@ describe('warren/otel', () => {
   it('one publish and its consumption are two spans of one trace, with the RabbitMQ attributes; metrics recorded', async () => {
     const q = queueName('otel.trace');
     const mq = await client({ queues: [{ name: q }] });
-    instrument();
     const before = await metricsByName();
     let inHandler: { traceId: string; spanId: string } | undefined;
     let handlerHeaders: Record<string, unknown> = {};
@@ -149,7 +145,6 @@ describe('warren/otel', () => {
   it('a failing handler: error status on the process span; failed, retried and dead-lettered counted; returns too', async () => {
     const q = queueName('otel.fail', [20]);
     const mq = await client({ queues: [{ name: q }] });
-    instrument();
     const before = await metricsByName();
     const consumer = await mq.consume(
       q,
@@ -199,8 +194,7 @@ describe('warren/otel', () => {
   it('disable() stops it: no span, no header, no metric', async () => {
     const q = queueName('otel.off');
     const mq = await client({ queues: [{ name: q }] });
-    instrument();
-    instrumentation!.disable();
+    instrumentation!.disable(); // the last test of the file
     const before = await metricsByName();
     const headers: Array<Record<string, unknown>> = [];
     const consumer = await mq.consume(q, (msg) => {
