@@ -5,7 +5,8 @@
  * to the queue, confirmed) and read (fetch the message back). Exit code 0 only when everything worked.
  */
 import { randomBytes } from 'node:crypto';
-import { type Channel, parseAmqpUrl, redactUrl, WarrenError } from '../index.js';
+import { type Channel, parseAmqpUrl } from '../engine.js';
+import { redactUrl, WarrenError } from '../index.js';
 import { type ConnectOptions, client, toJson } from './client.js';
 import type { CliIO } from './io.js';
 

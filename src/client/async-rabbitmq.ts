@@ -11,6 +11,8 @@ import { type MessageStream, type MessagesOptions, messages } from './consume/it
 import { type ReapOptions, type ReapResult, reapQueue } from './consume/reap.js';
 import { ClientClosedError } from './errors.js';
 import type { MessageBody, PublishOptions } from './message.js';
+import { observeEvents } from './observe/client.js';
+import { type ClientStats, countersOf, snapshot } from './observe/stats.js';
 import { publishChecked } from './publish-checked.js';
 import type { PublishBufferOptions } from './publisher.js';
 import type { RetryOptions } from './retry.js';
@@ -134,7 +136,7 @@ export class AsyncRabbitMQ extends EventEmitter<AsyncRabbitMQEvents> implements 
     this.#settings = resolveSettings({ ...options, vhost: options.vhost ?? config.vhost });
     checkEngineOptions(options);
     this.#disconnectTimeoutMs = options.disconnectTimeoutMs ?? 10_000;
-    this.session = new ClientSession(this.config, this.#settings, options, this);
+    this.session = new ClientSession(this.config, this.#settings, options, observeEvents(this));
     // What validates but a broker may refuse (RabbitMQ 4.3's transient non-exclusive queues...): said now,
     // not first discovered as a connect() failure.
     for (const w of configWarnings(this.config)) {
@@ -176,6 +178,18 @@ export class AsyncRabbitMQ extends EventEmitter<AsyncRabbitMQEvents> implements 
   /** Messages held until confirmed (buffered while disconnected plus in flight). */
   get pendingPublishes(): number {
     return this.session.publisher.size;
+  }
+
+  /**
+   * Running totals since the client was made and gauges of now, as a plain object (cheap: the counters
+   * are kept all along, this only copies them). The same figures the `warren/otel` metrics report.
+   * @example
+   * ```ts
+   * const { published, confirmed, pendingPublishes, failed, deadLettered } = mq.stats();
+   * ```
+   */
+  stats(): ClientStats {
+    return snapshot(countersOf(this), this.session.publisher.counters, this.session.publisher.size);
   }
 
   /**

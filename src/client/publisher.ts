@@ -7,6 +7,7 @@ import {
   PublishTimeoutError,
   UnroutableError,
 } from './errors.js';
+import { PublishCounters } from './observe/stats.js';
 import { blamesPublishes, namedCulprits } from './publish/culprits.js';
 import { DONE, Entry, type EntryOwner, IN_FLIGHT, type OutgoingMessage, PARKED, QUEUED } from './publish/entry.js';
 import { InflightList } from './publish/inflight.js';
@@ -136,6 +137,8 @@ export class Publisher implements EntryOwner {
    * leader was elected, while a fresh channel on the same connection is acked at once.
    */
   onNackingChannel: ((channel: Channel) => void) | undefined;
+  /** Running totals for `mq.stats()`. */
+  readonly counters = new PublishCounters();
 
   constructor(options: PublishBufferOptions = {}) {
     this.maxMessages = options.maxBufferedMessages ?? 10_000;
@@ -207,6 +210,7 @@ export class Publisher implements EntryOwner {
     return new Promise<void>((resolve, reject) => {
       this.held++;
       this.heldBytes += message.body.length;
+      this.counters.published++;
       const e = new Entry(this, message, resolve, reject);
       e.deadline = deadline;
       e.timeoutMs = ms;
@@ -654,6 +658,7 @@ export class Publisher implements EntryOwner {
     this.held--;
     this.heldBytes -= e.bytes;
     e.release();
+    this.counters.settled(err);
     if (err) e.fail(err);
     else e.succeed();
     this.wakeRoomWaiters();

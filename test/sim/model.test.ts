@@ -4,7 +4,7 @@
  * engine API.
  */
 import { describe, expect, it } from 'vitest';
-import { type Channel, type Connection, connect, type Delivery } from '../../src/index.js';
+import { type Channel, type Connection, connect, type Delivery } from '../../src/engine.js';
 import { trackUnhandledRejections } from '../helpers/guards.js';
 import { NO_FAULTS } from './faults.js';
 import { BrokerModel } from './model.js';

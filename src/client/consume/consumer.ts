@@ -37,6 +37,8 @@ import type { Channel } from '../../connection/channel.js';
 import type { Connection } from '../../connection/connection.js';
 import { asyncDispose } from '../../connection/dispose.js';
 import { ConnectionError, WarrenError } from '../../protocol/errors.js';
+import { observeFailure, observeHandler } from '../observe/consume.js';
+import { type ClientCounters, countersOf } from '../observe/stats.js';
 import { bounded, left, within } from '../session/deadline.js';
 import type { Participant, Session, SessionHost } from '../session/types.js';
 import { declareCompanions, redeclareQueue } from './companions.js';
@@ -117,6 +119,7 @@ export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
   private readonly handler: ConsumeHandler<T>;
   private readonly opts: ResolvedOptions<T>;
   private readonly outcomes: Outcomes;
+  private readonly counters: ClientCounters;
   /** @internal What the session calls with every generation, on its loss and on disconnect. */
   readonly participant: Participant;
   /** Index among the topology's server-named queues, whose name changes with every generation; -1 if not one. */
@@ -146,8 +149,9 @@ export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
     this.session = host.session;
     this.name = queue;
     this.serverNamed = this.session.serverNamedQueues.indexOf(queue);
-    this.handler = withOutcomes(handler);
     this.opts = resolveOptions(queue, handler, options);
+    this.counters = countersOf(host);
+    this.handler = observeHandler(this.counters, this, withOutcomes(handler));
     this.deliveries = new Deliveries(
       this.opts.concurrency,
       (entry) => this.process(entry),
@@ -205,6 +209,7 @@ export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
   /** @internal Joins the session; rejects (and leaves) when the first subscription fails. */
   async start(): Promise<void> {
     this.initialAttach = true;
+    this.counters.consumers++;
     const joining = this.session.join(this.participant);
     this.initialAttach = false;
     try {
@@ -212,6 +217,7 @@ export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
     } catch (err) {
       this.session.leave(this.participant);
       this.status = 'stopped';
+      this.counters.consumers--;
       this.gen = 0;
       clearTimeout(this.reattachTimer);
       this.reattachTimer = undefined;
@@ -290,6 +296,7 @@ export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
     this.gen = 0;
     if (ch !== undefined) await within(ch.close(), Math.max(left(deadline), closeWaitMs));
     this.status = 'stopped';
+    this.counters.consumers--;
     this.session.leave(this.participant);
     this.announce('stopped');
   }
@@ -492,6 +499,7 @@ export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
   private onDelivery(ch: Channel, delivery: IncomingDelivery): void {
     // Arriving between basic.cancel and its -ok, or on a subscription being undone: given back untouched.
     const accepted = this.status !== 'stopping' && this.status !== 'stopped' && this.channel === ch;
+    if (accepted) this.counters.deliveries++;
     this.deliveries.arrive({ channel: ch, delivery, settled: false }, accepted);
   }
 
@@ -520,6 +528,7 @@ export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
       await this.outcomes.failed(entry, attempt, err);
       return;
     }
+    this.counters.processed++;
     if (!o.manual) this.deliveries.settle(entry, 'ack', false);
   }
 
@@ -539,6 +548,7 @@ export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
 
   /** An error on the consumer's `'error'` event when listened to, else to the client (its `'error'` event / logger). */
   private report(err: unknown, what: string): void {
+    observeFailure(this.counters, err);
     if (this.listenerCount('error') > 0) {
       this.session.logger.warn(
         { err, queue: this.name },

@@ -3,6 +3,7 @@
  * held (unstarted) in arrival order; each delivery settled once, on the channel it came from.
  * @module
  */
+import { observeSettle } from '../observe/consume.js';
 import type { Entry, Settle, SettleKind } from './delivery.js';
 
 export class Deliveries {
@@ -51,6 +52,7 @@ export class Deliveries {
     if (kind === 'ack') sent = entry.channel.basicAck(tag);
     else if (kind === 'nack') sent = entry.channel.basicNack(tag, { requeue });
     else if (kind === 'reject') sent = entry.channel.basicReject(tag, { requeue });
+    observeSettle(entry, kind, requeue, sent);
     if (--this.unsettled === 0) this.wakeIdle();
     return sent;
   };

@@ -19,6 +19,8 @@ import type { FieldTable } from '../../protocol/field-table.js';
 import type { ResolvedConfig } from '../config.js';
 import { ClientClosedError, ConnectTimeoutError } from '../errors.js';
 import { buildMessage, type MessageBody, type PublishMessageOptions } from '../message.js';
+import { warnUnheard } from '../observe/client.js';
+import { observePublish, publishObserved } from '../observe/publish.js';
 import { type OutgoingMessage, type PublishBufferOptions, Publisher } from '../publisher.js';
 import { backoffDelay, connRetry, type RetryOptions } from '../retry.js';
 import { type Logger, type ResolvedSettings, redactUrl } from '../settings.js';
@@ -201,6 +203,9 @@ export class ClientSession implements Session {
     } catch (err) {
       return Promise.reject(err);
     }
+    if (publishObserved()) {
+      return observePublish(this.events, outgoing, (m) => this.publisher.publish(m, options.timeoutMs, options.signal));
+    }
     return this.publisher.publish(outgoing, options.timeoutMs, options.signal);
   }
 
@@ -227,6 +232,7 @@ export class ClientSession implements Session {
   report(err: unknown, what: string): void {
     this.logger.error({ err }, `warren: ${what}: ${(err as Error)?.message ?? String(err)}`);
     if (this.events.listenerCount('error') > 0) this.events.emit('error', err);
+    else warnUnheard(this.events, this.logger, err);
   }
 
   /**

@@ -5,7 +5,7 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect } from '../../../src/index.js';
+import { connect } from '../../../src/engine.js';
 import { brokerUrl, rabbitmqctl, uniqueName } from '../../helpers/broker.js';
 import { waitFor } from '../../helpers/wait.js';
 import { cliPath, ensureBuilt, inTerminal, root, spawnWarren, warren } from './built.js';
