@@ -458,8 +458,8 @@ export class Driver implements ClientView {
     this.other(`stop consumer #${n}`, p);
   }
 
-  private decide(id: string, kind: Decision['kind'], requeue: boolean): void {
-    this.decisions.set(id, { kind, requeue, seq: this.clock.tick() });
+  private decide(id: string, kind: Decision['kind'], requeue: boolean, deferred = false): void {
+    this.decisions.set(id, { kind, requeue, seq: this.clock.tick(), deferred });
   }
 
   /** Finishes one held handler as planned. Returns false when none was held. */
@@ -475,7 +475,7 @@ export class Driver implements ClientView {
         h.resolve();
         return true;
       case 'throw':
-        this.decide(h.id, 'nack', false);
+        this.decide(h.id, 'nack', false, true);
         h.reject(new Error(`sim: handler for ${h.id} failed`));
         return true;
       case 'ack':

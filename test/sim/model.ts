@@ -1158,11 +1158,11 @@ export class BrokerModel {
       } else if (!requeue) {
         ledger.violate('settle-mismatch', `${what}: without requeue, but its handler had not finished`);
       }
-      if (d !== undefined) {
+      if (d !== undefined && !d.deferred) {
         for (const other of ch.unacked.values()) {
           if (covered.has(other)) continue;
           const d2 = client.decision(other.deliveryId);
-          if (d2 !== undefined && d2.seq < d.seq)
+          if (d2 !== undefined && !d2.deferred && d2.seq < d.seq)
             ledger.violate(
               'ack-reordered',
               `${what} (decided #${d.seq}) arrived before the ${d2.kind} of ${other.deliveryId} (tag ${other.tag}, decided earlier, #${d2.seq})`,

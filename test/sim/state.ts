@@ -45,6 +45,11 @@ export interface Decision {
   requeue: boolean;
   /** Order of the decision among all the driver's decisions. */
   seq: number;
+  /**
+   * A handler that threw: the client settles it only after its retry or dead-letter copy is confirmed
+   * (settling first could lose it), so its ack/nack may legitimately follow later decisions' acks.
+   */
+  deferred?: boolean;
 }
 
 /** What the model may ask of the client side while it runs its live checks. */
