@@ -38,17 +38,36 @@ import type { Connection } from '../../connection/connection.js';
 import { ConnectionError } from '../../protocol/errors.js';
 import { left, within } from '../session/deadline.js';
 import type { Participant, Session, SessionHost } from '../session/types.js';
+import { ConsumerInterruptedError } from './broker-errors.js';
 import { declareCompanions, redeclareQueue } from './companions.js';
 import { Deliveries } from './deliveries.js';
-import { type Entry, type IncomingDelivery, Message } from './delivery.js';
-import { ConsumerCancelledError, errorText, HandlerTimeoutError } from './errors.js';
+import { type Entry, type IncomingDelivery, Message, type SettleKind } from './delivery.js';
+import { atDeliveryLimit, brokerMajorOf, type DeliveryLimit, resolveDeliveryLimit } from './delivery-limit.js';
+import { ConsumerCancelledError, errorText, HandlerError, HandlerTimeoutError } from './errors.js';
 import { attemptOf, type ConsumeMessage, decodePayload } from './message.js';
 import { type ConsumeOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import { Outcomes } from './outcomes.js';
+import {
+  type Admission,
+  ackCredit,
+  isStreamInConfig,
+  resolveStreamOptions,
+  retryInProcess,
+  STREAM_OFFSET_ARGUMENT,
+  StreamCursor,
+} from './stream.js';
 
+export * from './broker-errors.js';
+export { DEFAULT_QUORUM_DELIVERY_LIMIT, DELIVERY_COUNT_HEADER, type DeliveryLimitOptions } from './delivery-limit.js';
 export * from './errors.js';
 export * from './message.js';
 export * from './options.js';
+export {
+  STREAM_FILTER_VALUE_HEADER,
+  STREAM_OFFSET_HEADER,
+  type StreamConsumeOptions,
+  type StreamOffset,
+} from './stream.js';
 
 /** Default `timeoutMs` of {@link Consumer.stop}. */
 export const DEFAULT_STOP_TIMEOUT_MS = 10_000;
@@ -80,6 +99,12 @@ export interface ConsumerEvents {
    * registered; otherwise the error goes to the client's `'error'` event and logger.
    */
   error: [error: unknown];
+  /**
+   * The broker ended the subscription — basic.cancel (queue deleted, RabbitMQ 4.3's `x-consumer-timeout`)
+   * or a closed channel (RabbitMQ ≤ 4.2's consumer timeout: 406) — and the consumer subscribes again. Also
+   * reported as an error (see `'error'`).
+   */
+  interrupted: [error: ConsumerInterruptedError];
 }
 
 /** Options of {@link Consumer.stop}. */
@@ -125,6 +150,12 @@ export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
   private stopping: Promise<void> | undefined;
   /** Set while an attach / resubscribe step runs: its own failure handling decides what follows. */
   private stepping = false;
+  /** Set for a stream consumer: its position in the stream. */
+  private readonly stream: StreamCursor | undefined;
+  /** A stream consumer's retry delays (streams retry in-process, without retry queues). */
+  private readonly streamDelays: readonly number[] = [];
+  /** The delivery limit of the queue on the broker of the current generation. */
+  private deliveryLimit: DeliveryLimit | undefined;
 
   /** @internal Use {@link consume}. */
   constructor(host: ConsumerHost, queue: string, handler: ConsumeHandler<T>, options: ConsumeOptions<T> = {}) {
@@ -133,12 +164,20 @@ export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
     this.name = queue;
     this.serverNamed = this.session.serverNamedQueues.indexOf(queue);
     this.handler = handler;
-    this.opts = resolveOptions(queue, handler, options);
+    const resolved = resolveOptions(queue, handler, options);
+    const stream = resolveStreamOptions(queue, options, isStreamInConfig(this.session.config, queue));
+    this.opts = stream === undefined ? resolved : { ...resolved, delays: [] };
+    if (stream !== undefined) {
+      const { [STREAM_OFFSET_ARGUMENT]: _, ...base } = resolved.consumeArguments;
+      this.stream = new StreamCursor(stream, base, resolved.prefetch + resolved.concurrency);
+      this.streamDelays = resolved.delays;
+    }
     this.deliveries = new Deliveries(
       this.opts.concurrency,
       (entry) => this.process(entry),
       (err) => this.report(err, 'processing a message'),
       () => this.status === 'stopping' || this.status === 'stopped',
+      this.stream === undefined ? undefined : (entry, kind, requeue) => this.streamSettled(entry, kind, requeue),
     );
     const self = this;
     this.outcomes = new Outcomes(
@@ -301,6 +340,8 @@ export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
     this.reattachTimer = undefined;
     if (ch === undefined) {
       if (this.serverNamed >= 0) this.name = this.session.serverNamedQueues[this.serverNamed] ?? this.name;
+      const major = brokerMajorOf(conn.serverProperties);
+      this.deliveryLimit = resolveDeliveryLimit(this.session.config, this.name, major, this.opts.deliveryLimit);
       await declareCompanions(conn, this.name, this.opts as ResolvedOptions<unknown>);
       if (!this.alive(gen)) return;
       const opened = await conn.createChannel();
@@ -336,7 +377,7 @@ export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
         consumerTag: this.opts.consumerTag,
         noAck: false,
         exclusive: this.opts.exclusive,
-        arguments: this.opts.consumeArguments,
+        arguments: this.stream?.arguments() ?? this.opts.consumeArguments,
       },
       (delivery) => this.onDelivery(ch, delivery),
     );
@@ -401,7 +442,11 @@ export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
     if (err === undefined || err instanceof ConnectionError) return;
     // During an attach step the step's own failure decides (a failed first subscription rejects consume()).
     if (this.stepping) return;
-    this.report(err, 'channel closed');
+    const timedOut =
+      (err as { replyCode?: number }).replyCode === 406 && /acknowledgement.*timed out/i.test(err.message);
+    this.interrupted(
+      new ConsumerInterruptedError(this.name, timedOut ? 'consumer-timeout' : 'channel-closed', undefined, err),
+    );
     this.status = 'recovering';
     this.scheduleReattach(gen, conn);
   }
@@ -413,10 +458,7 @@ export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
     const conn = this.conn;
     if (!this.alive(gen) || conn === undefined) return;
     this.status = 'recovering';
-    this.session.logger.warn(
-      { queue: this.name, consumerTag: tag },
-      `warren: the broker cancelled the consumer of queue ${JSON.stringify(this.name)}; resubscribing`,
-    );
+    this.interrupted(new ConsumerInterruptedError(this.name, 'cancelled', tag));
     this.enqueue(() => this.resubscribe(gen, conn, ch)).catch((err: unknown) => this.report(err, 'resubscribing'));
   }
 
@@ -451,13 +493,44 @@ export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
   private onDelivery(ch: Channel, delivery: IncomingDelivery): void {
     // Arriving between basic.cancel and its -ok, or on a subscription being undone: given back untouched.
     const accepted = this.status !== 'stopping' && this.status !== 'stopped' && this.channel === ch;
-    this.deliveries.arrive({ channel: ch, delivery, settled: false }, accepted);
+    const entry: Entry = { channel: ch, delivery, settled: false };
+    if (accepted && this.stream !== undefined) {
+      const admission = this.stream.admit(entry);
+      if (admission !== 'run') {
+        if (admission === 'skip') ackCredit(ch, entry);
+        return;
+      }
+    }
+    this.deliveries.arrive(entry, accepted);
+  }
+
+  /** A stream delivery settled: the cursor records it and says what goes on the wire (only acks). */
+  private streamSettled(entry: Entry, kind: SettleKind, requeue: boolean): SettleKind {
+    const r = this.stream!.settled(entry, kind, requeue);
+    const held = r.held;
+    if (held !== undefined) queueMicrotask(() => this.releaseHeld(held, r.heldAs ?? 'skip'));
+    return r.wire;
+  }
+
+  /** A stream delivery held while the same offset was handled from an earlier subscription. */
+  private releaseHeld(entry: Entry, admission: Admission): void {
+    if (admission === 'run' && this.status !== 'stopping' && this.status !== 'stopped') {
+      this.deliveries.arrive(entry, true);
+      return;
+    }
+    if (admission === 'run') this.stream!.settled(entry, 'nack', true);
+    ackCredit(entry.channel, entry);
   }
 
   private async process(entry: Entry): Promise<void> {
     const d = entry.delivery;
     const attempt = attemptOf(d.properties.headers);
     const o = this.opts;
+    const limited = this.stream === undefined ? atDeliveryLimit(this.deliveryLimit, d.properties.headers) : undefined;
+    if (limited !== undefined) {
+      await this.outcomes.atDeliveryLimit(entry, attempt, limited);
+      return;
+    }
     if (d.decodeError !== undefined) {
       const why = `its content header could not be decoded: ${errorText(d.decodeError)}`;
       await this.outcomes.undecodable(entry, attempt, why, d.decodeError);
@@ -470,15 +543,79 @@ export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
       return;
     }
     const value = decoded === undefined ? (d.body as unknown as T) : decoded.value;
-    const msg = new Message<T>(this.name, entry, value, attempt, o.manual, this.deliveries.settle);
-    try {
+    const call = async (n: number): Promise<void> => {
+      const msg = new Message<T>(this.name, entry, value, n, o.manual, this.deliveries.settle);
       if (o.handlerTimeoutMs === undefined) await this.handler(msg);
       else await this.invokeWithTimeout(msg, o.handlerTimeoutMs);
+    };
+    try {
+      await call(attempt);
     } catch (err) {
+      if (this.stream !== undefined && !entry.settled) {
+        await this.streamFailed(entry, attempt, err, call);
+        return;
+      }
       await this.outcomes.failed(entry, attempt, err);
       return;
     }
     if (!o.manual) this.deliveries.settle(entry, 'ack', false);
+  }
+
+  /** A stream handler failed: retried in-process (a stream cannot requeue), then the failure policy. */
+  private async streamFailed(
+    entry: Entry,
+    attempt: number,
+    err: unknown,
+    call: (n: number) => Promise<void>,
+  ): Promise<void> {
+    const o = this.opts;
+    const d = entry.delivery;
+    const outcome = await retryInProcess(
+      {
+        attempts: o.attempts,
+        delays: this.streamDelays,
+        call,
+        retrying: (n, cause) =>
+          this.report(
+            new HandlerError(
+              {
+                queue: this.name,
+                attempt: n,
+                attempts: o.attempts,
+                deliveryTag: d.deliveryTag,
+                messageId: d.properties.messageId,
+                outcome: 'retry',
+              },
+              cause,
+            ),
+            'handler',
+          ),
+        halted: () => this.status === 'stopping' || this.status === 'stopped' || entry.settled,
+      },
+      attempt,
+      err,
+    );
+    if (outcome === undefined) {
+      if (!o.manual) this.deliveries.settle(entry, 'ack', false);
+    } else if (outcome === 'halted') {
+      this.deliveries.settle(entry, 'nack', true); // read again by the next subscription
+    } else {
+      // Attempts exhausted: the policy dead-letters (or, with deadLetter: false, discards and reports).
+      await this.outcomes.failed(entry, Math.max(outcome.attempt, o.attempts), outcome.error);
+    }
+  }
+
+  /** The broker ended the subscription: the `'interrupted'` event, and reported as an error. */
+  private interrupted(err: ConsumerInterruptedError): void {
+    try {
+      this.emit('interrupted', err);
+    } catch (listenerError) {
+      this.session.logger.error(
+        { err: listenerError },
+        `warren: a consumer 'interrupted' listener threw: ${errorText(listenerError)}`,
+      );
+    }
+    this.report(err, 'subscription interrupted');
   }
 
   private async invokeWithTimeout(msg: Message<T>, timeoutMs: number): Promise<void> {
