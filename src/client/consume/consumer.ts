@@ -18,7 +18,12 @@
  *   session, and work only for the generation they were attached to: deliveries of a dead channel are never
  *   acked on the new one, and a stopped consumer never subscribes again. A consumer of a server-named queue
  *   of the topology follows it to its new name on every reconnect. A server-sent cancel (queue deleted) re-declares the queue
- *   from the client's topology and subscribes again.
+ *   from the client's topology and subscribes again. A broker-ended subscription (basic.cancel, or a channel
+ *   the broker closed: RabbitMQ 4.0's consumer timeout) is reported ({@link ConsumerInterruptedError}).
+ * - A stream queue is read from an offset and resumed after the last offset processed; it is only ever acked
+ *   and failing handlers are retried in-process (see `stream.ts`).
+ * - A quorum-queue delivery at its delivery limit minus one is dead-lettered instead of handled, so that no
+ *   requeue can make the broker drop it (see `delivery-limit.ts`).
  * - `stop()` cancels the subscription, lets in-flight handlers finish and settle, then closes the channel.
  *
  * @example
