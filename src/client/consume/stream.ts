@@ -224,7 +224,7 @@ export class StreamCursor {
     const offset = offsetOf(entry.delivery.properties.headers);
     if (offset === undefined || this.outstanding.get(offset) !== entry) return { wire };
     this.outstanding.delete(offset);
-    const done = kind === 'ack' || !requeue;
+    const done = kind === 'ack' || (kind !== 'drop' && !requeue);
     if (done) this.finish(offset);
     const held = this.held.get(offset);
     if (held === undefined) {
