@@ -15,6 +15,12 @@ export type InterruptionReason =
   /** The broker closed the consumer's channel for another reason. */
   | 'channel-closed';
 
+/** Why the broker closed a consumer's channel: its consumer timeout (406 "delivery acknowledgement … timed out") or else. */
+export function closeReason(err: Error): InterruptionReason {
+  const replyCode = (err as { replyCode?: unknown }).replyCode;
+  return replyCode === 406 && /acknowledgement.*timed out/i.test(err.message) ? 'consumer-timeout' : 'channel-closed';
+}
+
 /**
  * The broker ended the consumer's subscription and the consumer subscribes again (code
  * `ERR_CONSUMER_INTERRUPTED`, recoverable). Emitted as the consumer's `'interrupted'` event, and reported

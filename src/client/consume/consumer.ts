@@ -43,7 +43,7 @@ import type { Connection } from '../../connection/connection.js';
 import { ConnectionError } from '../../protocol/errors.js';
 import { left, within } from '../session/deadline.js';
 import type { Participant, Session, SessionHost } from '../session/types.js';
-import { ConsumerInterruptedError } from './broker-errors.js';
+import { ConsumerInterruptedError, closeReason } from './broker-errors.js';
 import { declareCompanions, redeclareQueue } from './companions.js';
 import { Deliveries } from './deliveries.js';
 import { type Entry, type IncomingDelivery, Message, type SettleKind } from './delivery.js';
@@ -447,11 +447,7 @@ export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
     if (err === undefined || err instanceof ConnectionError) return;
     // During an attach step the step's own failure decides (a failed first subscription rejects consume()).
     if (this.stepping) return;
-    const timedOut =
-      (err as { replyCode?: number }).replyCode === 406 && /acknowledgement.*timed out/i.test(err.message);
-    this.interrupted(
-      new ConsumerInterruptedError(this.name, timedOut ? 'consumer-timeout' : 'channel-closed', undefined, err),
-    );
+    this.interrupted(new ConsumerInterruptedError(this.name, closeReason(err), undefined, err));
     this.status = 'recovering';
     this.scheduleReattach(gen, conn);
   }

@@ -9,6 +9,7 @@ import {
   consume,
   deadLetterName,
   type HandlerError,
+  retryQueueName,
   STREAM_FILTER_VALUE_HEADER,
 } from '../../../src/client/consumer.js';
 import { rabbitmqctl, uniqueName } from '../../helpers/broker.js';
@@ -16,7 +17,7 @@ import { sleep, waitFor } from '../../helpers/wait.js';
 import { connectionPid } from '../engine/engine-helpers.js';
 import { consumeFixture } from './consume-fixture.js';
 
-const { client, queueName, drain } = consumeFixture();
+const { client, queueName, drain, adminChannelDo } = consumeFixture();
 
 const streamQueue = (name: string) => ({ name, arguments: { 'x-queue-type': 'stream' as const } });
 
@@ -197,6 +198,10 @@ describe('streams: failing handlers', () => {
     await consumer.stop();
     const dead = await drain(deadLetterName(q));
     expect(dead.map((d) => [d.body.toString(), d.properties.headers?.['x-warren-attempts']])).toEqual([['m5', 3]]);
+    // No retry queue: its copies would have been appended to the stream.
+    await expect(
+      adminChannelDo((ch) => ch.queueDeclare({ queue: retryQueueName(q, 20), passive: true })),
+    ).rejects.toMatchObject({ replyCode: 404 });
     expect(disconnected).toEqual([]);
     expect(calls.get('m5')).toBe(3);
     expect(calls.get('m7')).toBe(2);
