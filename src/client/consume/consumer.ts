@@ -78,6 +78,8 @@ export {
 export const DEFAULT_STOP_TIMEOUT_MS = 10_000;
 /** At least this long is given to closing the channel at the end of stop(), even when its timeout is spent. */
 const CLOSE_WAIT_MS = 1000;
+/** How often a deleted queue of the topology is declared again when subscribing to it still finds none (404). */
+const REDECLARE_TRIES = 5;
 
 /** What consumers work with: anything that carries a client's session ({@link AsyncRabbitMQ} does). */
 export type ConsumerHost = SessionHost;
@@ -463,8 +465,17 @@ export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
     this.enqueue(() => this.resubscribe(gen, conn, ch)).catch((err: unknown) => this.report(err, 'resubscribing'));
   }
 
-  private async resubscribe(gen: number, conn: Connection, ch: Channel): Promise<void> {
-    const current = () => this.alive(gen) && this.channel === ch && ch.isOpen && this.status === 'recovering';
+  /**
+   * Re-declares the queue and subscribes again on `ch`, or — when `ch` is undefined (a 404 closed it) — on a
+   * new channel. RabbitMQ 4 cancels a quorum queue's consumers before its deletion is complete: the
+   * re-declare can land on the queue being deleted and basic.consume then fails with 404, so a queue of the
+   * topology is declared again a few times, with a growing pause, before the consumer gives up.
+   */
+  private async resubscribe(gen: number, conn: Connection, ch: Channel | undefined, tries = 0): Promise<void> {
+    const current = () =>
+      this.alive(gen) &&
+      this.status === 'recovering' &&
+      (ch === undefined ? this.channel === undefined : this.channel === ch && ch.isOpen);
     if (!current()) return;
     try {
       const tmp = await conn.createChannel();
@@ -475,11 +486,34 @@ export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
       }
       await declareCompanions(conn, this.name, this.opts as ResolvedOptions<unknown>);
       if (!current()) return;
+      if (ch === undefined) {
+        await this.establish(conn, gen);
+        return;
+      }
       if (!(await this.subscribe(gen, ch))) return;
       this.status = 'active';
     } catch (err) {
       if (!this.alive(gen) || !conn.isOpen || this.status !== 'recovering') return; // a reconnect starts over
       const known = this.session.config.queues.some((q) => q.name === this.name);
+      if (known && (err as { replyCode?: unknown }).replyCode === 404 && tries < REDECLARE_TRIES) {
+        const next = ch?.isOpen && this.channel === ch ? ch : undefined;
+        if (next === undefined) {
+          this.channel = undefined;
+          this.tag = undefined;
+        }
+        clearTimeout(this.reattachTimer);
+        this.reattachTimer = setTimeout(
+          () => {
+            this.reattachTimer = undefined;
+            if (!this.alive(gen) || !conn.isOpen || this.status !== 'recovering') return;
+            this.enqueue(() => this.resubscribe(gen, conn, next, tries + 1)).catch((e: unknown) =>
+              this.report(e, 'resubscribing'),
+            );
+          },
+          100 * 2 ** tries,
+        );
+        return;
+      }
       const why = known
         ? `re-declaring it failed: ${errorText(err)}`
         : `it is not in the topology and ${errorText(err)}`;
