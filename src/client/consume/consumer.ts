@@ -18,7 +18,12 @@
  *   session, and work only for the generation they were attached to: deliveries of a dead channel are never
  *   acked on the new one, and a stopped consumer never subscribes again. A consumer of a server-named queue
  *   of the topology follows it to its new name on every reconnect. A server-sent cancel (queue deleted) re-declares the queue
- *   from the client's topology and subscribes again.
+ *   from the client's topology and subscribes again. A broker-ended subscription (basic.cancel, or a channel
+ *   the broker closed: RabbitMQ 4.0's consumer timeout) is reported ({@link ConsumerInterruptedError}).
+ * - A stream queue is read from an offset and resumed after the last offset processed; it is only ever acked
+ *   and failing handlers are retried in-process (see `stream.ts`).
+ * - A quorum-queue delivery at its delivery limit minus one is dead-lettered instead of handled, so that no
+ *   requeue can make the broker drop it (see `delivery-limit.ts`).
  * - `stop()` cancels the subscription, lets in-flight handlers finish and settle, then closes the channel.
  *
  * @example
@@ -41,24 +46,45 @@ import { observeFailure, observeHandler } from '../observe/consume.js';
 import { type ClientCounters, countersOf } from '../observe/stats.js';
 import { bounded, left, within } from '../session/deadline.js';
 import type { Participant, Session, SessionHost } from '../session/types.js';
+import { ConsumerInterruptedError, closeReason } from './broker-errors.js';
 import { declareCompanions, redeclareQueue } from './companions.js';
 import { Deliveries } from './deliveries.js';
-import { type Entry, type IncomingDelivery, Message, withOutcomes } from './delivery.js';
-import { ConsumerCancelledError, errorText, HandlerTimeoutError } from './errors.js';
+import { type Entry, type IncomingDelivery, Message, type SettleKind, withOutcomes } from './delivery.js';
+import { atDeliveryLimit, brokerMajorOf, type DeliveryLimit, resolveDeliveryLimit } from './delivery-limit.js';
+import { ConsumerCancelledError, errorText, HandlerError, HandlerTimeoutError } from './errors.js';
 import { attemptOf, type ConsumeMessage, decodePayload } from './message.js';
 import { type ConsumeOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import { Outcomes } from './outcomes.js';
+import {
+  type Admission,
+  ackCredit,
+  isStreamInConfig,
+  resolveStreamOptions,
+  retryInProcess,
+  STREAM_OFFSET_ARGUMENT,
+  StreamCursor,
+} from './stream.js';
 
+export * from './broker-errors.js';
+export { DEFAULT_QUORUM_DELIVERY_LIMIT, DELIVERY_COUNT_HEADER, type DeliveryLimitOptions } from './delivery-limit.js';
 export * from './errors.js';
 export { DEFAULT_OUTCOME_ATTEMPTS, DEFAULT_RETRY_LATER_MS, Outcome, type OutcomeKind } from './handler-outcome.js';
 export * from './message.js';
 export * from './options.js';
 export * from './schema.js';
+export {
+  STREAM_FILTER_VALUE_HEADER,
+  STREAM_OFFSET_HEADER,
+  type StreamConsumeOptions,
+  type StreamOffset,
+} from './stream.js';
 
 /** Default `timeoutMs` of {@link Consumer.stop}. */
 export const DEFAULT_STOP_TIMEOUT_MS = 10_000;
 /** At least this long is given to closing the channel at the end of stop(), even when its timeout is spent. */
 const CLOSE_WAIT_MS = 1000;
+/** How often a deleted queue of the topology is declared again when subscribing to it still finds none (404). */
+const REDECLARE_TRIES = 5;
 
 /** What consumers work with: anything that carries a client's session ({@link AsyncRabbitMQ} does). */
 export type ConsumerHost = SessionHost;
@@ -89,6 +115,12 @@ export interface ConsumerEvents {
   stopping: [];
   /** The consumer has stopped: nothing of it is left on the broker. */
   stopped: [];
+  /**
+   * The broker ended the subscription — basic.cancel (queue deleted, RabbitMQ 4.3's `x-consumer-timeout`)
+   * or a closed channel (RabbitMQ ≤ 4.2's consumer timeout: 406) — and the consumer subscribes again. Also
+   * reported as an error (see `'error'`).
+   */
+  interrupted: [error: ConsumerInterruptedError];
 }
 
 /** Options of {@link Consumer.stop}. */
@@ -142,6 +174,12 @@ export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
   private readonly cutStop = new AbortController();
   /** Set while an attach / resubscribe step runs: its own failure handling decides what follows. */
   private stepping = false;
+  /** Set for a stream consumer: its position in the stream. */
+  private readonly stream: StreamCursor | undefined;
+  /** A stream consumer's retry delays (streams retry in-process, without retry queues). */
+  private readonly streamDelays: readonly number[] = [];
+  /** The delivery limit of the queue on the broker of the current generation. */
+  private deliveryLimit: DeliveryLimit | undefined;
 
   /** @internal Use {@link consume}. */
   constructor(host: ConsumerHost, queue: string, handler: ConsumeHandler<T>, options: ConsumeOptions<T> = {}) {
@@ -149,7 +187,14 @@ export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
     this.session = host.session;
     this.name = queue;
     this.serverNamed = this.session.serverNamedQueues.indexOf(queue);
-    this.opts = resolveOptions(queue, handler, options);
+    const resolved = resolveOptions(queue, handler, options);
+    const stream = resolveStreamOptions(queue, options, isStreamInConfig(this.session.config, queue));
+    this.opts = stream === undefined ? resolved : { ...resolved, delays: [] };
+    if (stream !== undefined) {
+      const { [STREAM_OFFSET_ARGUMENT]: _, ...base } = resolved.consumeArguments;
+      this.stream = new StreamCursor(stream, base, resolved.prefetch + resolved.concurrency);
+      this.streamDelays = resolved.delays;
+    }
     this.counters = countersOf(host);
     this.handler = observeHandler(this.counters, this, withOutcomes(handler));
     this.deliveries = new Deliveries(
@@ -157,6 +202,7 @@ export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
       (entry) => this.process(entry),
       (err) => this.report(err, 'processing a message'),
       () => this.status === 'stopping' || this.status === 'stopped',
+      this.stream === undefined ? undefined : (entry, kind, requeue) => this.streamSettled(entry, kind, requeue),
     );
     const self = this;
     this.outcomes = new Outcomes(
@@ -349,6 +395,8 @@ export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
     this.reattachTimer = undefined;
     if (ch === undefined) {
       if (this.serverNamed >= 0) this.name = this.session.serverNamedQueues[this.serverNamed] ?? this.name;
+      const major = brokerMajorOf(conn.serverProperties);
+      this.deliveryLimit = resolveDeliveryLimit(this.session.config, this.name, major, this.opts.deliveryLimit);
       await declareCompanions(conn, this.name, this.opts as ResolvedOptions<unknown>);
       if (!this.alive(gen)) return;
       const opened = await conn.createChannel();
@@ -384,7 +432,7 @@ export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
         consumerTag: this.opts.consumerTag,
         noAck: false,
         exclusive: this.opts.exclusive,
-        arguments: this.opts.consumeArguments,
+        arguments: this.stream?.arguments() ?? this.opts.consumeArguments,
       },
       (delivery) => this.onDelivery(ch, delivery),
     );
@@ -449,7 +497,7 @@ export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
     if (err === undefined || err instanceof ConnectionError) return;
     // During an attach step the step's own failure decides (a failed first subscription rejects consume()).
     if (this.stepping) return;
-    this.report(err, 'channel closed');
+    this.interrupted(new ConsumerInterruptedError(this.name, closeReason(err), undefined, err));
     this.status = 'recovering';
     this.scheduleReattach(gen, conn);
   }
@@ -461,15 +509,21 @@ export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
     const conn = this.conn;
     if (!this.alive(gen) || conn === undefined) return;
     this.status = 'recovering';
-    this.session.logger.warn(
-      { queue: this.name, consumerTag: tag },
-      `warren: the broker cancelled the consumer of queue ${JSON.stringify(this.name)}; resubscribing`,
-    );
+    this.interrupted(new ConsumerInterruptedError(this.name, 'cancelled', tag));
     this.enqueue(() => this.resubscribe(gen, conn, ch)).catch((err: unknown) => this.report(err, 'resubscribing'));
   }
 
-  private async resubscribe(gen: number, conn: Connection, ch: Channel): Promise<void> {
-    const current = () => this.alive(gen) && this.channel === ch && ch.isOpen && this.status === 'recovering';
+  /**
+   * Re-declares the queue and subscribes again on `ch`, or — when `ch` is undefined (a 404 closed it) — on a
+   * new channel. RabbitMQ 4 cancels a quorum queue's consumers before its deletion is complete: the
+   * re-declare can land on the queue being deleted and basic.consume then fails with 404, so a queue of the
+   * topology is declared again a few times, with a growing pause, before the consumer gives up.
+   */
+  private async resubscribe(gen: number, conn: Connection, ch: Channel | undefined, tries = 0): Promise<void> {
+    const current = () =>
+      this.alive(gen) &&
+      this.status === 'recovering' &&
+      (ch === undefined ? this.channel === undefined : this.channel === ch && ch.isOpen);
     if (!current()) return;
     try {
       const tmp = await conn.createChannel();
@@ -480,11 +534,34 @@ export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
       }
       await declareCompanions(conn, this.name, this.opts as ResolvedOptions<unknown>);
       if (!current()) return;
+      if (ch === undefined) {
+        await this.establish(conn, gen);
+        return;
+      }
       if (!(await this.subscribe(gen, ch))) return;
       this.status = 'active';
     } catch (err) {
       if (!this.alive(gen) || !conn.isOpen || this.status !== 'recovering') return; // a reconnect starts over
       const known = this.session.config.queues.some((q) => q.name === this.name);
+      if (known && (err as { replyCode?: unknown }).replyCode === 404 && tries < REDECLARE_TRIES) {
+        const next = ch?.isOpen && this.channel === ch ? ch : undefined;
+        if (next === undefined) {
+          this.channel = undefined;
+          this.tag = undefined;
+        }
+        clearTimeout(this.reattachTimer);
+        this.reattachTimer = setTimeout(
+          () => {
+            this.reattachTimer = undefined;
+            if (!this.alive(gen) || !conn.isOpen || this.status !== 'recovering') return;
+            this.enqueue(() => this.resubscribe(gen, conn, next, tries + 1)).catch((e: unknown) =>
+              this.report(e, 'resubscribing'),
+            );
+          },
+          100 * 2 ** tries,
+        );
+        return;
+      }
       const why = known
         ? `re-declaring it failed: ${errorText(err)}`
         : `it is not in the topology and ${errorText(err)}`;
@@ -500,13 +577,44 @@ export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
     // Arriving between basic.cancel and its -ok, or on a subscription being undone: given back untouched.
     const accepted = this.status !== 'stopping' && this.status !== 'stopped' && this.channel === ch;
     if (accepted) this.counters.deliveries++;
-    this.deliveries.arrive({ channel: ch, delivery, settled: false }, accepted);
+    const entry: Entry = { channel: ch, delivery, settled: false };
+    if (accepted && this.stream !== undefined) {
+      const admission = this.stream.admit(entry);
+      if (admission !== 'run') {
+        if (admission === 'skip') ackCredit(ch, entry);
+        return;
+      }
+    }
+    this.deliveries.arrive(entry, accepted);
+  }
+
+  /** A stream delivery settled: the cursor records it and says what goes on the wire (only acks). */
+  private streamSettled(entry: Entry, kind: SettleKind, requeue: boolean): SettleKind {
+    const r = this.stream!.settled(entry, kind, requeue);
+    const held = r.held;
+    if (held !== undefined) queueMicrotask(() => this.releaseHeld(held, r.heldAs ?? 'skip'));
+    return r.wire;
+  }
+
+  /** A stream delivery held while the same offset was handled from an earlier subscription. */
+  private releaseHeld(entry: Entry, admission: Admission): void {
+    if (admission === 'run' && this.status !== 'stopping' && this.status !== 'stopped') {
+      this.deliveries.arrive(entry, true);
+      return;
+    }
+    if (admission === 'run') this.stream!.settled(entry, 'nack', true);
+    ackCredit(entry.channel, entry);
   }
 
   private async process(entry: Entry): Promise<void> {
     const d = entry.delivery;
     const attempt = attemptOf(d.properties.headers);
     const o = this.opts;
+    const limited = this.stream === undefined ? atDeliveryLimit(this.deliveryLimit, d.properties.headers) : undefined;
+    if (limited !== undefined) {
+      await this.outcomes.atDeliveryLimit(entry, attempt, limited);
+      return;
+    }
     if (d.decodeError !== undefined) {
       const why = `its content header could not be decoded: ${errorText(d.decodeError)}`;
       await this.outcomes.undecodable(entry, attempt, why, d.decodeError);
@@ -520,16 +628,80 @@ export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
       return;
     }
     const value = decoded === undefined ? (d.body as unknown as T) : decoded.value;
-    const msg = new Message<T>(this.name, entry, value, attempt, o.manual, this.deliveries.settle);
-    try {
+    const call = async (n: number): Promise<void> => {
+      const msg = new Message<T>(this.name, entry, value, n, o.manual, this.deliveries.settle);
       if (o.handlerTimeoutMs === undefined) await this.handler(msg);
       else await this.invokeWithTimeout(msg, o.handlerTimeoutMs);
+    };
+    try {
+      await call(attempt);
     } catch (err) {
+      if (this.stream !== undefined && !entry.settled) {
+        await this.streamFailed(entry, attempt, err, call);
+        return;
+      }
       await this.outcomes.failed(entry, attempt, err);
       return;
     }
     this.counters.processed++;
     if (!o.manual) this.deliveries.settle(entry, 'ack', false);
+  }
+
+  /** A stream handler failed: retried in-process (a stream cannot requeue), then the failure policy. */
+  private async streamFailed(
+    entry: Entry,
+    attempt: number,
+    err: unknown,
+    call: (n: number) => Promise<void>,
+  ): Promise<void> {
+    const o = this.opts;
+    const d = entry.delivery;
+    const outcome = await retryInProcess(
+      {
+        attempts: o.attempts,
+        delays: this.streamDelays,
+        call,
+        retrying: (n, cause) =>
+          this.report(
+            new HandlerError(
+              {
+                queue: this.name,
+                attempt: n,
+                attempts: o.attempts,
+                deliveryTag: d.deliveryTag,
+                messageId: d.properties.messageId,
+                outcome: 'retry',
+              },
+              cause,
+            ),
+            'handler',
+          ),
+        halted: () => this.status === 'stopping' || this.status === 'stopped' || entry.settled,
+      },
+      attempt,
+      err,
+    );
+    if (outcome === undefined) {
+      if (!o.manual) this.deliveries.settle(entry, 'ack', false);
+    } else if (outcome === 'halted') {
+      this.deliveries.settle(entry, 'nack', true); // read again by the next subscription
+    } else {
+      // Attempts exhausted: the policy dead-letters (or, with deadLetter: false, discards and reports).
+      await this.outcomes.failed(entry, Math.max(outcome.attempt, o.attempts), outcome.error);
+    }
+  }
+
+  /** The broker ended the subscription: the `'interrupted'` event, and reported as an error. */
+  private interrupted(err: ConsumerInterruptedError): void {
+    try {
+      this.emit('interrupted', err);
+    } catch (listenerError) {
+      this.session.logger.error(
+        { err: listenerError },
+        `warren: a consumer 'interrupted' listener threw: ${errorText(listenerError)}`,
+      );
+    }
+    this.report(err, 'subscription interrupted');
   }
 
   private async invokeWithTimeout(msg: Message<T>, timeoutMs: number): Promise<void> {

@@ -20,6 +20,8 @@ export class Deliveries {
     private readonly failed: (err: unknown) => void,
     /** True once no new handler may start (stopping). */
     private readonly halted: () => boolean,
+    /** What goes on the wire for a settlement (a stream queue takes only acks); default: as asked. */
+    private readonly wire?: (entry: Entry, kind: SettleKind, requeue: boolean) => SettleKind,
   ) {}
 
   /** Received and not yet settled (running, held for a handler slot, or awaiting a republish confirm). */
@@ -47,6 +49,7 @@ export class Deliveries {
   readonly settle: Settle = (entry: Entry, kind: SettleKind, requeue: boolean): boolean => {
     if (entry.settled) return false;
     entry.settled = true;
+    if (this.wire !== undefined) kind = this.wire(entry, kind, requeue);
     let sent = false;
     const tag = entry.delivery.deliveryTag;
     if (kind === 'ack') sent = entry.channel.basicAck(tag);

@@ -4,8 +4,10 @@
  * @module
  */
 import type { FieldTable } from '../../protocol/field-table.js';
+import { checkDeliveryLimitOption, type DeliveryLimitOptions } from './delivery-limit.js';
 import { ConsumerOptionsError } from './errors.js';
 import { isSchema, type Schema } from './schema.js';
+import type { StreamConsumeOptions } from './stream.js';
 
 /** Default `prefetch` of {@link consume}: one unacknowledged message at a time, as in the original module. */
 export const DEFAULT_PREFETCH = 1;
@@ -31,7 +33,7 @@ export interface DeadLetterTarget {
 }
 
 /** Options of {@link consume}. */
-export interface ConsumeOptions<T = unknown> {
+export interface ConsumeOptions<T = unknown> extends StreamConsumeOptions, DeliveryLimitOptions {
   /** Unacknowledged messages the broker may send ahead (basic.qos per consumer), 1..65535. Default {@link DEFAULT_PREFETCH} (1). */
   prefetch?: number;
   /** Handlers running at once. Default: `prefetch`. Deliveries beyond it wait, unstarted, in memory. */
@@ -55,8 +57,15 @@ export interface ConsumeOptions<T = unknown> {
   priority?: number;
   /** Consumer tag; default: chosen by the broker. */
   consumerTag?: string;
-  /** basic.consume arguments, e.g. `{ 'x-stream-offset': 'first' }` for a stream queue. */
+  /** basic.consume arguments. For a stream queue use `offset` rather than `x-stream-offset`. */
   arguments?: FieldTable;
+  /**
+   * How long the broker lets a delivery go unacknowledged before it ends the subscription (the
+   * `x-consumer-timeout` consumer argument; the queue's own `x-consumer-timeout` and the broker's
+   * `consumer_timeout` apply otherwise). RabbitMQ 4.0 ignores it as a consumer argument. See the
+   * consumer's `'interrupted'` event.
+   */
+  consumerTimeoutMs?: number;
   /** A handler that has not settled after this many ms counts as failed ({@link HandlerTimeoutError}). Default: none. */
   handlerTimeoutMs?: number;
   /**
@@ -81,6 +90,7 @@ export interface ResolvedOptions<T> {
   consumeArguments: FieldTable;
   handlerTimeoutMs: number | undefined;
   manual: boolean;
+  deliveryLimit: number | false | undefined;
 }
 
 /** The name of the retry queue for `queue` and a delay: `<queue>.retry.<delayMs>`. */
@@ -166,6 +176,13 @@ export function resolveOptions<T>(queue: string, handler: unknown, o: ConsumeOpt
     }
     consumeArguments['x-priority'] = o.priority;
   }
+  const ct = o.consumerTimeoutMs;
+  if (ct !== undefined) {
+    if (!Number.isSafeInteger(ct) || ct <= 0 || ct > 0x7fffffff) {
+      throw new ConsumerOptionsError(`options.consumerTimeoutMs must be a positive integer of ms, got ${String(ct)}`);
+    }
+    consumeArguments['x-consumer-timeout'] = ct;
+  }
   if (o.consumerTag !== undefined && typeof o.consumerTag !== 'string') {
     throw new ConsumerOptionsError('options.consumerTag must be a string');
   }
@@ -182,5 +199,6 @@ export function resolveOptions<T>(queue: string, handler: unknown, o: ConsumeOpt
     consumeArguments,
     handlerTimeoutMs: t,
     manual: o.manual ?? false,
+    deliveryLimit: checkDeliveryLimitOption(o),
   };
 }

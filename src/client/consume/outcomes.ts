@@ -11,6 +11,7 @@ import { InvalidMessageError, UnroutableError } from '../errors.js';
 import type { PublishMessageOptions } from '../message.js';
 import { sleep } from '../session/deadline.js';
 import type { Session } from '../session/types.js';
+import { DeliveryLimitError } from './broker-errors.js';
 import { declareRetryQueue } from './companions.js';
 import type { Entry, Settle } from './delivery.js';
 import { errorText, type FailureOutcome, HandlerError, MessageDecodeError } from './errors.js';
@@ -61,6 +62,27 @@ export class Outcomes {
     );
     this.host.report(err, 'decoding a message');
     await this.deadLetter(entry, attempt, error, outcome);
+  }
+
+  /**
+   * The delivery is at its quorum queue's delivery limit (see `delivery-limit.ts`): dead-letter it now,
+   * without calling the handler, so that no requeue can make the broker drop it.
+   */
+  async atDeliveryLimit(entry: Entry, attempt: number, at: { count: number; limit: number }): Promise<void> {
+    const outcome: FailureOutcome = !entry.channel.isOpen
+      ? 'redeliver'
+      : this.opts.deadLetter === false
+        ? 'discard'
+        : 'dead-letter';
+    const err = new DeliveryLimitError({
+      queue: this.host.queue,
+      deliveryCount: at.count,
+      deliveryLimit: at.limit,
+      messageId: entry.delivery.properties.messageId,
+      outcome,
+    });
+    this.host.report(err, 'delivery limit');
+    await this.deadLetter(entry, attempt, err, outcome);
   }
 
   /**

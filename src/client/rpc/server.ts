@@ -81,6 +81,8 @@ export function rpcServer<Req = unknown, Res = unknown>(
       reply = errorReply(err);
     }
     try {
+      // Not mandatory: a caller that gave up or disconnected has no reply-to address any more, and RabbitMQ
+      // 4.2+ no longer returns such replies; either way the reply settles (confirmed) and the request is acked.
       await session.publish(p.replyTo, reply.body, {
         exchange: '',
         mandatory: false,
