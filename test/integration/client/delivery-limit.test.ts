@@ -9,6 +9,7 @@ import { rabbitmqctl, uniqueName } from '../../helpers/broker.js';
 import { sleep, waitFor } from '../../helpers/wait.js';
 import { connectionPid } from '../engine/engine-helpers.js';
 import { consumeFixture } from './consume-fixture.js';
+import { requeueForever, stopAfterReport } from './requeue-forever.js';
 
 const { client, queueName, queueInfo, drain } = consumeFixture();
 
@@ -21,31 +22,18 @@ describe('quorum delivery limit', () => {
   it('a handler that always nacks with requeue: the message ends in the dead-letter queue exactly once, not dropped', async () => {
     const q = queueName('dlimit.nack');
     const mq = await client({ queues: [limited(q, 3)] });
-    let calls = 0;
-    const consumer = await consume(
-      mq,
-      q,
-      (m) => {
-        calls++;
-        m.nack({ requeue: true });
-      },
-      { manual: true },
-    );
-    const errors: unknown[] = [];
-    consumer.on('error', (e) => errors.push(e));
+    const { consumer, seen } = await requeueForever(mq, q);
     await mq.publishMessage(q, 'poison', { messageId: 'poison-1' });
-    await waitFor(() => errors.length > 0, 'the delivery-limit report');
-    await sleep(200);
-    await consumer.stop();
+    await stopAfterReport(consumer, seen);
     const dead = await drain(deadLetterName(q));
     expect(dead.map((d) => d.body.toString())).toEqual(['poison']);
     expect(dead[0]?.properties.messageId).toBe('poison-1');
     expect(await queueInfo(q)).toMatchObject({ messageCount: 0 });
     // Delivered with x-delivery-count 0 and 1 to the handler; at 2 (limit 3 − 1) dead-lettered instead.
-    expect(calls).toBe(2);
-    expect(errors).toHaveLength(1);
-    expect(errors[0]).toBeInstanceOf(DeliveryLimitError);
-    expect(errors[0]).toMatchObject({ code: 'ERR_DELIVERY_LIMIT', deliveryCount: 2, deliveryLimit: 3 });
+    expect(seen.calls).toBe(2);
+    expect(seen.errors).toHaveLength(1);
+    expect(seen.errors[0]).toBeInstanceOf(DeliveryLimitError);
+    expect(seen.errors[0]).toMatchObject({ code: 'ERR_DELIVERY_LIMIT', deliveryCount: 2, deliveryLimit: 3 });
   });
 
   it('a consumer whose connection keeps being killed while it holds the message: dead-lettered exactly once', async () => {
@@ -93,21 +81,12 @@ describe('quorum delivery limit', () => {
   it('deliveryLimit: false leaves x-delivery-count alone (the broker then drops the message: what warren prevents by default)', async () => {
     const q = queueName('dlimit.off');
     const mq = await client({ queues: [limited(q, 1)] });
-    let calls = 0;
-    const consumer = await consume(
-      mq,
-      q,
-      (m) => {
-        calls++;
-        m.nack({ requeue: true });
-      },
-      { manual: true, deliveryLimit: false },
-    );
+    const { consumer, seen } = await requeueForever(mq, q, { deliveryLimit: false });
     await mq.publishMessage(q, 'dropped');
-    await waitFor(() => calls >= 2, 'two deliveries');
+    await waitFor(() => seen.calls >= 2, 'two deliveries');
     await sleep(300);
     await consumer.stop();
-    expect(calls).toBe(2);
+    expect(seen.calls).toBe(2);
     expect(await drain(deadLetterName(q))).toEqual([]);
     expect(await queueInfo(q)).toMatchObject({ messageCount: 0 });
   });

@@ -4,9 +4,9 @@
  * it at the 21st requeue.
  */
 import { describe, expect, it } from 'vitest';
-import { consume, DeliveryLimitError, deadLetterName } from '../../../src/client/consumer.js';
-import { sleep, waitFor } from '../../helpers/wait.js';
+import { DeliveryLimitError, deadLetterName } from '../../../src/client/consumer.js';
 import { consumeFixture } from '../client/consume-fixture.js';
+import { requeueForever, stopAfterReport } from '../client/requeue-forever.js';
 
 const { client, queueName, queueInfo, drain } = consumeFixture();
 
@@ -14,26 +14,13 @@ describe('RabbitMQ 4: the default quorum delivery limit', () => {
   it('a quorum queue without x-delivery-limit: an always-requeued message is dead-lettered once, after 19 handler calls', async () => {
     const q = queueName('rmq4.dlimit.default');
     const mq = await client({ queues: [{ name: q, arguments: { 'x-queue-type': 'quorum' } }] });
-    let calls = 0;
-    const consumer = await consume(
-      mq,
-      q,
-      (m) => {
-        calls++;
-        m.nack({ requeue: true });
-      },
-      { manual: true },
-    );
-    const errors: unknown[] = [];
-    consumer.on('error', (e) => errors.push(e));
+    const { consumer, seen } = await requeueForever(mq, q);
     await mq.publishMessage(q, 'poison');
-    await waitFor(() => errors.length > 0, 'the delivery-limit report');
-    await sleep(200);
-    await consumer.stop();
-    expect(errors).toHaveLength(1);
-    expect(errors[0]).toMatchObject({ code: 'ERR_DELIVERY_LIMIT', deliveryCount: 19, deliveryLimit: 20 });
-    expect(errors[0]).toBeInstanceOf(DeliveryLimitError);
-    expect(calls).toBe(19);
+    await stopAfterReport(consumer, seen);
+    expect(seen.errors).toHaveLength(1);
+    expect(seen.errors[0]).toMatchObject({ code: 'ERR_DELIVERY_LIMIT', deliveryCount: 19, deliveryLimit: 20 });
+    expect(seen.errors[0]).toBeInstanceOf(DeliveryLimitError);
+    expect(seen.calls).toBe(19);
     expect((await drain(deadLetterName(q))).map((d) => d.body.toString())).toEqual(['poison']);
     expect(await queueInfo(q)).toMatchObject({ messageCount: 0 });
   });
@@ -43,23 +30,10 @@ describe('RabbitMQ 4: the default quorum delivery limit', () => {
     const mq = await client();
     const admin = await client({ queues: [{ name: q, arguments: { 'x-queue-type': 'quorum' } }] });
     await admin.disconnect();
-    let calls = 0;
-    const consumer = await consume(
-      mq,
-      q,
-      (m) => {
-        calls++;
-        m.nack({ requeue: true });
-      },
-      { manual: true },
-    );
-    const errors: unknown[] = [];
-    consumer.on('error', (e) => errors.push(e));
+    const { consumer, seen } = await requeueForever(mq, q);
     await mq.publishMessage(q, 'poison');
-    await waitFor(() => errors.length > 0, 'the delivery-limit report');
-    await sleep(200);
-    await consumer.stop();
-    expect(calls).toBe(19);
+    await stopAfterReport(consumer, seen);
+    expect(seen.calls).toBe(19);
     expect((await drain(deadLetterName(q))).map((d) => d.body.toString())).toEqual(['poison']);
   });
 });
