@@ -5,8 +5,6 @@
  * Exit codes: 0 done, 1 failed (the broker refused, a check failed, a message was not confirmed),
  * 2 the command line is wrong.
  */
-import { realpathSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { VERSION } from '../index.js';
 import { bench } from './bench.js';
@@ -189,22 +187,10 @@ function processIO(): CliIO {
   };
 }
 
-/** True when this file is the program being run (directly or through the `warren` bin link), not imported. */
-function invokedDirectly(): boolean {
-  const script = process.argv[1];
-  if (script === undefined) return false;
-  try {
-    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url));
-  } catch {
-    return false;
-  }
-}
-
-if (invokedDirectly()) {
-  main(process.argv.slice(2), processIO()).then((code) => {
-    process.exitCode = code;
-    // Pending signal listeners must not keep the process alive once the command is done.
-    process.removeAllListeners('SIGINT');
-    process.removeAllListeners('SIGTERM');
-  });
-}
+// This module is the program (the `warren` bin); nothing imports it.
+main(process.argv.slice(2), processIO()).then((code) => {
+  process.exitCode = code;
+  // Pending signal listeners must not keep the process alive once the command is done.
+  process.removeAllListeners('SIGINT');
+  process.removeAllListeners('SIGTERM');
+});

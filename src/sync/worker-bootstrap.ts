@@ -8,7 +8,7 @@ import { type SerializedError, serializeError } from './messages.js';
 /** Where the worker's code is: the built sibling file, or the TypeScript source (run through tsx). */
 export function workerLocation(): { url: URL; fromSource: boolean } {
   const here = import.meta.url;
-  for (const name of ['sync-worker.js', 'sync-worker.cjs']) {
+  for (const name of ['sync-worker.cjs']) {
     const url = new URL(`./${name}`, here);
     if (!here.endsWith('.ts') && existsSync(fileURLToPath(url))) return { url, fromSource: false };
   }

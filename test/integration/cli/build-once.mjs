@@ -10,7 +10,7 @@ const newest = (path) => {
   if (!s.isDirectory()) return s.mtimeMs;
   return Math.max(0, ...readdirSync(path).map((name) => newest(join(path, name))));
 };
-const built = ['cli.js', 'index.js', 'index.cjs', 'sync-worker.js'].map((f) => {
+const built = ['cli.cjs', 'index.js', 'index.cjs', 'sync-worker.cjs'].map((f) => {
   try {
     return statSync(join(root, 'dist', f)).mtimeMs;
   } catch {
@@ -20,6 +20,7 @@ const built = ['cli.js', 'index.js', 'index.cjs', 'sync-worker.js'].map((f) => {
 const sources = Math.max(
   newest(join(root, 'src')),
   newest(join(root, 'tsup.config.ts')),
+  newest(join(root, 'scripts', 'esm-wrappers.mjs')),
   newest(join(root, 'package.json')),
 );
 if (Math.min(...built) <= sources) {

@@ -1,5 +1,5 @@
 /**
- * The built `warren` binary, for tests that run it as a user would (`node dist/cli.js ...`). The build
+ * The built `warren` binary, for tests that run it as a user would (`node dist/cli.cjs ...`). The build
  * happens once, under a lock, and only when dist/ is older than the sources.
  */
 import { execFile, execFileSync, spawn } from 'node:child_process';
@@ -7,7 +7,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-export const cliPath = join(root, 'dist', 'cli.js');
+export const cliPath = join(root, 'dist', 'cli.cjs');
 
 /** Builds dist/ if it is stale (call in beforeAll; takes ~15 s when it builds). */
 export function ensureBuilt(): void {
@@ -26,7 +26,7 @@ export interface Ran {
   ms: number;
 }
 
-/** Runs `node dist/cli.js ...args` with `stdin` piped in; never rejects. */
+/** Runs `node dist/cli.cjs ...args` with `stdin` piped in; never rejects. */
 export function warren(args: string[], options: { stdin?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Ran> {
   return runProgram(process.execPath, [cliPath, ...args], options);
 }
@@ -52,7 +52,7 @@ export function runProgram(
   });
 }
 
-/** Starts `node dist/cli.js ...args` and hands back the child, for tests that signal it. */
+/** Starts `node dist/cli.cjs ...args` and hands back the child, for tests that signal it. */
 export function spawnWarren(args: string[]) {
   return spawn(process.execPath, [cliPath, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
 }

@@ -1,5 +1,5 @@
 /**
- * The `warren` command as a user runs it: the BUILT binary (`node dist/cli.js ...`) against the real
+ * The `warren` command as a user runs it: the BUILT binary (`node dist/cli.cjs ...`) against the real
  * broker, checking its stdout, stderr and exit code.
  */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';

@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { brokerUrl, uniqueName } from '../../helpers/broker.js';
-import { buildPackage } from './built-package.js';
+import { buildPackage } from '../../helpers/built-package.js';
 
 /**
  * SyncRabbitMQ's worker thread inherits the flags the process was started with. Each test starts a real
