@@ -29,6 +29,11 @@ export interface BenchConfig {
   n: number;
   /** Runs per (client, scenario) in the throughput section (BENCH_REPEAT); the median is reported. */
   repeat: number;
+  /**
+   * Calls per blocking-publish run (BENCH_BLOCKING_N): one confirmed publish per call takes a broker
+   * round trip with its disk write (~1.5 ms), so BENCH_N of them would take minutes.
+   */
+  blockingN: number;
   /** Messages published in the memory section (BENCH_RSS_N). */
   rssN: number;
   /** RSS is sampled every this many confirmed messages (BENCH_RSS_EVERY). */
@@ -56,6 +61,7 @@ export function loadConfig(): BenchConfig {
     url: process.env.BENCH_URL ?? process.env.WARREN_TEST_URL ?? 'amqp://guest:guest@127.0.0.1:5672/%2F',
     n: intEnv('BENCH_N', 100_000),
     repeat: intEnv('BENCH_REPEAT', 3),
+    blockingN: intEnv('BENCH_BLOCKING_N', 5000),
     rssN: intEnv('BENCH_RSS_N', 1_000_000),
     rssEvery: intEnv('BENCH_RSS_EVERY', 100_000),
     window: intEnv('BENCH_WINDOW', 1000),

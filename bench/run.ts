@@ -9,6 +9,7 @@
  * Environment:
  *   BENCH_N=100000         messages per throughput run       BENCH_REPEAT=3      runs per (client, scenario)
  *   BENCH_RSS_N=1000000    messages in the memory section    BENCH_RSS_EVERY     RSS sample interval (100000)
+ *   BENCH_BLOCKING_N=5000  calls per blocking-publish run (one broker round trip each)
  *   BENCH_CLIENTS=a,b      only these clients                BENCH_SCENARIOS=publish,consume,memory
  *   Scenarios (bench/scenarios/index.ts): publish, consume (100 B, windowed); blocking-publish (one confirmed
  *   publish per call: warren-sync = SyncRabbitMQ, warren-mq = awaited AsyncRabbitMQ, pika = Python's

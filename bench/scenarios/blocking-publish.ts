@@ -16,7 +16,7 @@ const blockingPublish: Scenario = {
   // Judged by bench/targets.ts (vs pika and the awaited async client), not by the generic peer ratios.
   informational: true,
   label: 'blocking publish',
-  messages: (config) => config.n,
+  messages: (config) => config.blockingN,
   runs: (config) => config.repeat,
   supports: (client) =>
     client.openBlockingPublisher !== undefined || (client.external?.scenarios.includes(NAME) ?? false),
