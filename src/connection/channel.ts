@@ -490,7 +490,8 @@ export class Channel extends EventEmitter<ChannelEvents> {
    * qos and 4.3 denies it.
    *
    * @param a.prefetchCount - Most unacknowledged messages per consumer; 0 (the default) means no limit.
-   * @param a.prefetchSize - Most unacknowledged bytes; RabbitMQ does not implement it: leave it 0.
+   * @param a.prefetchSize - Most unacknowledged bytes. RabbitMQ does not implement it: leave it 0 (a non-zero
+   *   value closes the connection with 540 NOT_IMPLEMENTED).
    * @example
    * ```ts
    * await ch.basicQos({ prefetchCount: 50 });
@@ -553,7 +554,8 @@ export class Channel extends EventEmitter<ChannelEvents> {
    * Asks the broker to redeliver every message delivered on this channel and not yet acknowledged
    * (basic.recover); they come again with `redelivered: true`, possibly to other consumers.
    *
-   * @param a.requeue - `true` (the default) requeues them; RabbitMQ implements only `true`.
+   * @param a.requeue - `true` (the default) requeues them. RabbitMQ implements only `true`: `false` closes the
+   *   connection with 540 NOT_IMPLEMENTED.
    */
   basicRecover(a: { requeue?: boolean } = {}): Promise<void> {
     this.acks.disable();
