@@ -48,6 +48,63 @@ const TS_TYPES: Record<string, string> = {
   timestamp: 'Date',
 };
 
+/**
+ * One line of TSDoc per reply code, emitted on the members of `ReplyCode` (the spec JSON carries no prose).
+ * From the AMQP 0-9-1 spec's descriptions, with what RabbitMQ does where it differs.
+ */
+const REPLY_CODE_DOCS: Record<string, string> = {
+  'REPLY-SUCCESS': 'Normal completion: the reply code of a close that reports no error.',
+  'CONTENT-TOO-LARGE': 'Soft: the broker cannot take content this large at the moment; it may later.',
+  'NO-ROUTE': 'Soft: a `mandatory` message could not be routed to any queue; it comes back with basic.return.',
+  'NO-CONSUMERS':
+    'Soft: an `immediate` message could not be delivered to a consumer at once (RabbitMQ does not support `immediate`).',
+  'ACCESS-REFUSED':
+    'Soft: no permission for the resource, a reserved `amq.` name, or an exclusive consumer / the default exchange in the way.',
+  'NOT-FOUND': 'Soft: the queue or exchange named does not exist (a passive declare, a bind, a publish, a consume).',
+  'RESOURCE-LOCKED': 'Soft: the queue is exclusive to another connection, or otherwise locked against this use.',
+  'PRECONDITION-FAILED':
+    'Soft: a declare with arguments that differ from the existing entity, a failed `ifUnused` / `ifEmpty`, a wrong `userId`, tx and confirm mode mixed...',
+  'CONNECTION-FORCED':
+    'Hard: the broker (an operator, a shutdown, a node going down) closed the connection; reconnecting may succeed.',
+  'INVALID-PATH': 'Hard: an unknown virtual host in the spec (RabbitMQ answers one with NOT_ALLOWED).',
+  'FRAME-ERROR': 'Hard: a malformed frame (bad size, bad end octet, over `frameMax`).',
+  'SYNTAX-ERROR': 'Hard: a frame whose field values are invalid.',
+  'COMMAND-INVALID': 'Hard: a method not valid at this point (wrong order, unknown exchange type...).',
+  'CHANNEL-ERROR': 'Hard: a channel used wrongly (not open, opened twice...).',
+  'UNEXPECTED-FRAME':
+    'Hard: a frame of a type or on a channel not expected now (e.g. a method in the middle of content).',
+  'RESOURCE-ERROR': 'Hard: the broker lacks the resources (memory, file descriptors...) to do what was asked.',
+  'NOT-ALLOWED':
+    "Hard: refused by the broker's rules: vhost access denied or not found, a consumer tag reused, a feature disabled...",
+  'NOT-IMPLEMENTED': 'Hard: functionality the broker does not implement (e.g. a non-zero `prefetchSize`).',
+  'INTERNAL-ERROR':
+    'Hard: an internal error of the broker; RabbitMQ also uses it to refuse a denied deprecated feature.',
+};
+
+/** One TSDoc comment per basic content property, emitted on the members of `BasicProperties`. */
+const PROPERTY_DOCS: Record<string, string> = {
+  'content-type': 'MIME type of the body, e.g. `"application/json"`, `"text/plain"`.',
+  'content-encoding': 'Encoding applied to the body, e.g. `"gzip"`, or the charset of a text body.',
+  headers:
+    'Application headers (a field table). Headers exchanges route by them; the broker adds some (`x-death` on dead-lettered messages...).',
+  'delivery-mode':
+    '1 transient, 2 persistent: a persistent message in a durable queue survives a broker restart. Quorum queues and streams store every message.',
+  priority:
+    'Priority 0..255 (0 the lowest); only queues declared with `x-max-priority` order by it, up to that maximum.',
+  'correlation-id': 'Ties a message to another, e.g. a reply to its request (RPC).',
+  'reply-to': 'Where a reply should be sent: a queue name, or `"amq.rabbitmq.reply-to"` (direct reply-to).',
+  expiration:
+    'Per-message time to live, in milliseconds, as a decimal string (`"60000"`): once it passes in the queue the message is dropped or dead-lettered.',
+  'message-id': 'An application identifier of the message (for deduplication, logs, tracing).',
+  timestamp:
+    'When the message was made: whole seconds on the wire (milliseconds are dropped). A value no `Date` can hold arrives as a `RawTimestamp`.',
+  type: 'An application name for the kind of message, e.g. `"order.created"`.',
+  'user-id':
+    "The user that published it: RabbitMQ checks it against the connection's user and closes the channel (406 PRECONDITION_FAILED) when it differs.",
+  'app-id': 'An identifier of the publishing application.',
+  'cluster-id': 'Reserved by AMQP 0-9-1 (deprecated); RabbitMQ does not use it.',
+};
+
 function camel(name: string): string {
   return name.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
 }
@@ -216,7 +273,12 @@ function propertiesSection(spec: AmqpSpec): string[] {
   const out: string[] = [];
   out.push('/** The basic content properties (AMQP content header of class basic). */');
   out.push('export interface BasicProperties {');
-  for (const p of props) out.push(`  ${camel(p.name)}?: ${TS_TYPES[p.type]} | undefined;`);
+  for (const p of props) {
+    const doc = PROPERTY_DOCS[p.name];
+    if (doc === undefined) throw new Error(`no PROPERTY_DOCS entry for ${p.name}`);
+    out.push(`  /** ${doc} */`);
+    out.push(`  ${camel(p.name)}?: ${TS_TYPES[p.type]} | undefined;`);
+  }
   out.push('}');
   out.push('');
   out.push('/** Property flag bits, first property in the highest bit as the spec orders them. */');
@@ -299,10 +361,15 @@ export function generateSpecSource(spec: AmqpSpec): string {
     o.push(`export const ${constName(c.name)} = ${c.value};`);
   }
   o.push('');
-  o.push('/** AMQP reply codes by name. */');
+  o.push('/** AMQP reply codes by name. Soft codes close only the channel, hard codes the whole connection. */');
   o.push('export const ReplyCode = {');
-  for (const c of spec.constants)
-    if (c.class || c.name === 'REPLY-SUCCESS') o.push(`  ${constName(c.name)}: ${c.value},`);
+  for (const c of spec.constants) {
+    if (!c.class && c.name !== 'REPLY-SUCCESS') continue;
+    const doc = REPLY_CODE_DOCS[c.name];
+    if (doc === undefined) throw new Error(`no REPLY_CODE_DOCS entry for ${c.name}`);
+    o.push(`  /** ${c.value} ${constName(c.name)}. ${doc} */`);
+    o.push(`  ${constName(c.name)}: ${c.value},`);
+  }
   o.push('} as const;');
   o.push('');
   o.push('/** Whether each reply code is a channel ("soft") or connection ("hard") error. */');

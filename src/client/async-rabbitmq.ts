@@ -59,7 +59,13 @@ export interface AsyncRabbitMQOptions extends ConnectionOptions {
    * doubling to 10 s. The backoff starts over only once a session has stayed up for `stableMs` (default
    * 5000), so a broker that accepts connections and drops them at once is not hammered.
    */
-  reconnect?: Pick<RetryOptions, 'baseDelayMs' | 'maxDelayMs' | 'factor' | 'jitter'> & { stableMs?: number };
+  reconnect?: Pick<RetryOptions, 'baseDelayMs' | 'maxDelayMs' | 'factor' | 'jitter'> & {
+    /**
+     * How long a session must stay up, in ms, before the reconnect backoff starts over from `baseDelayMs`. Default
+     * 5000.
+     */
+    stableMs?: number;
+  };
   /** Default deadline of `disconnect()` for the whole shutdown. Default 10 000 ms. */
   disconnectTimeoutMs?: number;
 }
@@ -101,7 +107,7 @@ const PUBLIC_STATE: Record<SessionState, ClientState> = {
  * - A lost connection is re-established automatically (all URLs, backoff), the topology re-declared,
  *   consumers re-subscribed, and every message written but not confirmed published again.
  * - `publishMessage()` resolves only when the broker confirmed the message.
- * - The connection's life is a {@link ClientSession} (one state machine); this class only wires it to
+ * - The connection's life is one internal state machine (the client session); this class only wires it to
  *   publishing, consumers and RPC.
  *
  * @example

@@ -22,9 +22,19 @@ import { WarrenError } from '../protocol/errors.js';
 
 /** The exchange types every RabbitMQ broker provides. Plugins add more, named `x-...`. */
 export enum ExchangeType {
+  /** Routes a message to the queues bound with a routing key equal to the message's. */
   DIRECT = 'direct',
+  /** Routes a message to every bound queue; routing keys are ignored. */
   FANOUT = 'fanout',
+  /**
+   * Routes by pattern: binding keys are dot-separated words where `*` matches exactly one word and `#`
+   * zero or more (`order.*.eu`, `audit.#`).
+   */
   TOPIC = 'topic',
+  /**
+   * Routes by the message's headers against the binding's arguments (`x-match: all` or `any`); routing keys are
+   * ignored.
+   */
   HEADERS = 'headers',
 }
 
@@ -35,6 +45,10 @@ export type ExchangeTypeName = 'direct' | 'fanout' | 'topic' | 'headers' | `x-${
 export interface Exchange {
   /** Non-empty, at most 255 UTF-8 bytes, not starting with `amq.` (the broker reserves that prefix). */
   name: string;
+  /**
+   * How the exchange routes (see {@link ExchangeType}); a plugin's type such as `x-delayed-message` or
+   * `x-consistent-hash` needs that plugin on the broker. Required.
+   */
   type: ExchangeType | 'direct' | 'fanout' | 'topic' | 'headers' | `x-${string}`;
   /** Default `true`: topology described as data is meant to survive a broker restart. */
   durable?: boolean;
@@ -52,6 +66,10 @@ export interface Exchange {
  * Integers may be given as `number` or `bigint`.
  */
 export interface QueueArguments {
+  /**
+   * The queue type: `classic` (the broker's default), `quorum` (replicated, durable) or `stream` (an
+   * append-only log). Quorum queues and streams must be durable, not exclusive and not auto-delete.
+   */
   'x-queue-type'?: 'classic' | 'quorum' | 'stream';
   /** Milliseconds a message may stay in the queue. Not for streams. */
   'x-message-ttl'?: number | bigint;
@@ -59,12 +77,20 @@ export interface QueueArguments {
   'x-expires'?: number | bigint;
   /** Messages the queue holds at most; `x-overflow` says what happens to the next one. Not for streams. */
   'x-max-length'?: number | bigint;
+  /**
+   * Total body bytes the queue holds at most (`x-overflow` says what happens past it); for streams, the log's size
+   * limit.
+   */
   'x-max-length-bytes'?: number | bigint;
   /**
    * What a full queue does: `drop-head` (default: drops the oldest), `reject-publish` (nacks the new one),
    * `reject-publish-dlx` (nacks and dead-letters it; classic queues only). Not for streams.
    */
   'x-overflow'?: 'drop-head' | 'reject-publish' | 'reject-publish-dlx';
+  /**
+   * Exchange that messages which die in this queue (rejected or nacked without requeue, expired, dropped
+   * by `x-max-length`, over `x-delivery-limit`) are republished to; `""` is the default exchange.
+   */
   'x-dead-letter-exchange'?: string;
   /** Only with `x-dead-letter-exchange`. */
   'x-dead-letter-routing-key'?: string;
@@ -84,6 +110,7 @@ export interface QueueArguments {
   'x-consumer-timeout'?: number | bigint;
   /** Classic queues: 1..255. */
   'x-max-priority'?: number | bigint;
+  /** `true`: only one consumer at a time receives messages; the others wait and take over, in order, when it goes. */
   'x-single-active-consumer'?: boolean;
   [argument: string]: unknown;
 }
@@ -128,29 +155,46 @@ export interface Binding {
 
 /** A whole topology. Every part is optional. */
 export interface RabbitMQConfig {
-  /** Default `'/'`. */
+  /** The virtual host the topology lives in. Default `'/'`. */
   vhost?: string;
+  /** Exchanges to declare, in order. Default none. */
   exchanges?: Exchange[];
+  /** Queues to declare (each optionally bound to one exchange), in order, after the exchanges. Default none. */
   queues?: Queue[];
+  /** Further bindings (queue or exchange destinations), declared after the exchanges and queues. Default none. */
   bindings?: Binding[];
 }
 
 /** An {@link Exchange} with every default filled in. */
 export interface ResolvedExchange {
+  /** {@inheritDoc Exchange.name} */
   name: string;
+  /** The exchange type, as a string (see {@link ExchangeType}). */
   type: ExchangeTypeName;
+  /** Survives a broker restart (default `true`). */
   durable: boolean;
+  /** Deleted once its last binding is removed (default `false`). */
   autoDelete: boolean;
+  /** Only reachable through exchange-to-exchange bindings, not by publishing (default `false`). */
   internal: boolean;
+  /** The exchange arguments (default `{}`). */
   arguments: Record<string, unknown>;
 }
 
 /** A {@link Queue} with every default filled in and its exchange reduced to a name. */
 export interface ResolvedQueue {
+  /** The queue's name; `''` for a server-named queue (the broker picks the name on each declare). */
   name: string;
+  /** Survives a broker restart (default `true`; `false` for a server-named classic queue). */
   durable: boolean;
+  /** Deleted once its last consumer is cancelled (default `false`; `true` for a server-named classic queue). */
   autoDelete: boolean;
+  /**
+   * Used only by the declaring connection and deleted with it (default `false`; `true` for a server-named classic
+   * queue).
+   */
   exclusive: boolean;
+  /** The queue arguments, checked (default `{}`). */
   arguments: Record<string, unknown>;
   /** Name of the exchange to bind to, or `undefined` when the queue is not bound by the config. */
   exchange: string | undefined;
@@ -164,19 +208,27 @@ export interface ResolvedQueue {
 
 /** A {@link Binding} with every default filled in. */
 export interface ResolvedBinding {
+  /** {@inheritDoc Binding.source} */
   source: string;
+  /** {@inheritDoc Binding.destination} */
   destination: string;
+  /** Whether `destination` is a queue (queue.bind) or an exchange (exchange.bind). */
   destinationType: 'queue' | 'exchange';
+  /** The binding key (default `''`). */
   routingKey: string;
+  /** The binding arguments (default `{}`). */
   arguments: Record<string, unknown>;
 }
 
 /** The result of {@link validateConfig}: the topology with every default filled in. */
 export interface ResolvedConfig {
+  /** The virtual host (default `'/'`). */
   vhost: string;
   /** Declared exchanges in order, followed by inline queue exchanges not declared there (each name once). */
   exchanges: ResolvedExchange[];
+  /** The queues, in config order. */
   queues: ResolvedQueue[];
+  /** The `bindings` of the config, in order (a queue's own `exchange` binding is on the queue, not here). */
   bindings: ResolvedBinding[];
 }
 
@@ -185,7 +237,9 @@ export interface ResolvedConfig {
  * `message` states the rule it breaks, without the path (`must be a non-negative integer`).
  */
 export interface ConfigIssue {
+  /** Where the offending value is, e.g. `queues[2].arguments["x-message-ttl"]` (`config` for the config itself). */
   path: string;
+  /** The rule it breaks, without the path, e.g. `must be a non-negative integer`. */
   message: string;
 }
 
@@ -195,6 +249,7 @@ export interface ConfigIssue {
  */
 export class ConfigValidationError extends WarrenError {
   static override readonly kind: string = 'ConfigValidationError';
+  /** Every problem found (at least one), in the order the checks found them. */
   readonly issues: readonly ConfigIssue[];
 
   constructor(issues: readonly ConfigIssue[]) {

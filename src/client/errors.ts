@@ -3,7 +3,9 @@ import { WarrenError } from '../protocol/errors.js';
 /** A mandatory message the broker could not route to any queue (basic.return, usually 312 NO_ROUTE). */
 export class UnroutableError extends WarrenError {
   static override readonly kind: string = 'UnroutableError';
+  /** The exchange the message was published to (`""` for the default exchange). */
   readonly exchange: string;
+  /** The routing key it was published with. */
   readonly routingKey: string;
   constructor(exchange: string, routingKey: string, replyCode: number, replyText: string) {
     super(

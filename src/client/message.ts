@@ -37,20 +37,31 @@ export interface PublishMessageOptions {
   persistent?: boolean;
   /** Reject with UnroutableError when no queue is bound for the message. Default true. */
   mandatory?: boolean;
+  /**
+   * Application headers (a field table: strings, numbers, booleans, nested tables, arrays, Buffers,
+   * {@link typed} values). Non-finite numbers are refused with InvalidMessageError. Headers exchanges
+   * route by them. Default none.
+   */
   headers?: FieldTable;
   /** Default: a random UUID, kept across republishes so consumers can drop duplicates. */
   messageId?: string;
   /** Default: application/json for objects, text/plain for strings, unset for bytes. */
   contentType?: string;
+  /** {@inheritDoc BasicProperties.contentEncoding} */
   contentEncoding?: string;
   /** Per-message TTL in milliseconds (a number or a string of digits). */
   expiration?: number | string;
   /** 0..255 (the queue's x-max-priority caps it). */
   priority?: number;
+  /** {@inheritDoc BasicProperties.correlationId} */
   correlationId?: string;
+  /** {@inheritDoc BasicProperties.replyTo} */
   replyTo?: string;
+  /** {@inheritDoc BasicProperties.type} */
   type?: string;
+  /** {@inheritDoc BasicProperties.appId} */
   appId?: string;
+  /** {@inheritDoc BasicProperties.userId} */
   userId?: string;
   /** Default: now. */
   timestamp?: Date;

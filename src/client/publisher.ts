@@ -38,7 +38,7 @@ export interface PublishBufferOptions {
   maxMessageBytes?: number;
   /**
    * @deprecated Ignored. A message in flight when the broker closes the publish channel is no longer
-   * charged for the close unless it is shown to be the one that caused it (see {@link Publisher}).
+   * charged for the close unless it is shown to be the one that caused it.
    */
   maxChannelFailures?: number;
   /**

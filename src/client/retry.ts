@@ -50,8 +50,12 @@ export interface RetryOptions {
  */
 export class RetryExhaustedError extends WarrenError {
   static override readonly kind: string = 'RetryExhaustedError';
-  /** Each attempt's error, oldest first (the most recent {@link MAX_KEPT_ERRORS} with unbounded attempts). */
+  /**
+   * Each attempt's error, oldest first. Only the most recent 1000 are kept, so a long run of attempts
+   * (`attempts: Infinity`, or a budget over 1000) does not grow it without bound.
+   */
   readonly errors: unknown[];
+  /** How many attempts were made, the first included (the `attempts` budget that was spent). */
   readonly attempts: number;
 
   constructor(name: string, attempts: number, errors: unknown[]) {
@@ -71,6 +75,10 @@ export class RetryExhaustedError extends WarrenError {
 /** Retrying stopped because the signal was aborted. `cause` is `signal.reason`; `errors` the failures so far. */
 export class RetryAbortedError extends WarrenError {
   static override readonly kind: string = 'RetryAbortedError';
+  /**
+   * The errors of the attempts that failed before the abort, oldest first (empty if none had failed yet; the most
+   * recent 1000 at most).
+   */
   readonly errors: unknown[];
 
   constructor(name: string, reason: unknown, errors: unknown[]) {

@@ -25,10 +25,19 @@ import { WarrenError } from '../protocol/errors.js';
  * argument may be an object of structured fields, the second the message.
  */
 export interface Logger {
+  /** The finest detail. Optional: not every `console`-like logger has it. */
   trace?(...args: unknown[]): void;
+  /** Detail for debugging. */
   debug(...args: unknown[]): void;
+  /** Normal events worth a line, such as a connection made. */
   info(...args: unknown[]): void;
+  /**
+   * A failure warren recovers from or works around: a lost connection, a retried attempt, an ignored URL parameter...
+   */
   warn(...args: unknown[]): void;
+  /**
+   * A failure warren cannot recover from by itself: retries exhausted, a handler error with no `'error'` listener...
+   */
   error(...args: unknown[]): void;
 }
 
@@ -51,7 +60,10 @@ export interface ConnectionOptions {
   heartbeat?: number;
   /** How long to wait for the socket and handshake, in milliseconds. Default 10000. */
   connectionTimeout?: number;
-  /** How long the broker may keep the connection blocked (connection.blocked) before giving up, in milliseconds. Default 300000. */
+  /**
+   * How long the broker may keep the connection blocked (connection.blocked, a resource alarm) before the
+   * client drops it and reconnects (code `ERR_BLOCKED_TIMEOUT`), in milliseconds. Default 300000.
+   */
   blockedConnectionTimeout?: number;
   /** Passed to `tls.connect` for `amqps:` URLs (CA, client certificate...). */
   tls?: TlsConnectionOptions;
@@ -69,12 +81,24 @@ export interface ConnectionOptions {
 export interface ResolvedSettings {
   /** At least one; each validated, with the resolved vhost in its path when one was given explicitly. */
   urls: string[];
+  /**
+   * The vhost connected to: the explicit one (option or `RABBITMQ_VHOST`), else the URLs' (they must agree), else `/`.
+   */
   vhost: string;
+  /**
+   * The heartbeat option, in seconds, or the default of 300 when it was not given (a URL's `heartbeat`
+   * parameter then still applies to that URL).
+   */
   heartbeat: number;
+  /** {@inheritDoc ConnectionOptions.connectionTimeout} */
   connectionTimeout: number;
+  /** {@inheritDoc ConnectionOptions.blockedConnectionTimeout} */
   blockedConnectionTimeout: number;
+  /** {@inheritDoc ConnectionOptions.tls} */
   tls?: TlsConnectionOptions;
+  /** {@inheritDoc ConnectionOptions.connectionName} */
   connectionName?: string;
+  /** The logger to write to: the option, or {@link silentLogger}. */
   logger: Logger;
 }
 

@@ -30,7 +30,9 @@ import { RpcQueue } from './rpc-queue.js';
 
 /** What a channel needs from its connection. */
 export interface ChannelHost {
+  /** The frame writer of the connection, which its channels encode their frames into (an engine internal). */
   readonly output: FrameOutput;
+  /** The connection's negotiated largest frame, in bytes: the channel splits message bodies into frames no larger. */
   readonly frameMax: number;
   /** Longest an in-order ack is held to be batched, in ms (the `ackDelay` connect option). */
   readonly ackDelay: number;
@@ -49,13 +51,27 @@ export interface ChannelHost {
 
 /** A message delivered to a consumer. */
 export interface Delivery {
+  /** The tag of the consumer it was delivered to (what {@link Channel.basicConsume} resolved with). */
   consumerTag: string;
+  /**
+   * The number that names this delivery in {@link Channel.basicAck}, {@link Channel.basicNack} and
+   * {@link Channel.basicReject}: assigned by the broker, counting up from 1 per channel, and only
+   * meaningful on the channel that received it (it dies with the channel).
+   */
   deliveryTag: number;
+  /**
+   * True when the broker delivered this message before (to this or another consumer) and it came back
+   * unacknowledged (a nack or reject with requeue, a closed channel, a lost connection): it may already
+   * have been processed, in part or whole.
+   */
   redelivered: boolean;
+  /** The exchange the message was published to; `""` for the default exchange. */
   exchange: string;
+  /** The routing key the message was published with. */
   routingKey: string;
-  /** `{}` when {@link decodeError} is set. */
+  /** The message's properties (content type, headers, message id...); `{}` when {@link decodeError} is set. */
   properties: BasicProperties;
+  /** The message body, as published. */
   body: Buffer;
   /**
    * Set (a {@link DecodeError}, code `ERR_DECODE_PROPERTIES`, `cause` the decoder's ProtocolError) when the
@@ -78,13 +94,19 @@ export interface Delivery {
 
 /** A message fetched with basic.get. */
 export interface GetMessage {
+  /** {@inheritDoc Delivery.deliveryTag} */
   deliveryTag: number;
+  /** {@inheritDoc Delivery.redelivered} */
   redelivered: boolean;
+  /** {@inheritDoc Delivery.exchange} */
   exchange: string;
+  /** {@inheritDoc Delivery.routingKey} */
   routingKey: string;
   /** Messages left in the queue. */
   messageCount: number;
+  /** {@inheritDoc Delivery.properties} */
   properties: BasicProperties;
+  /** {@inheritDoc Delivery.body} */
   body: Buffer;
   /** As {@link Delivery.decodeError}. */
   decodeError?: DecodeError;
@@ -92,11 +114,17 @@ export interface GetMessage {
 
 /** A mandatory message the broker could not route, sent back with basic.return. */
 export interface ReturnedMessage {
+  /** Why the broker returned it: 312 NO_ROUTE (no queue is bound for it) in practice. */
   replyCode: number;
+  /** The broker's text for `replyCode`, e.g. `"NO_ROUTE"`. */
   replyText: string;
+  /** The exchange the message was published to; `""` for the default exchange. */
   exchange: string;
+  /** The routing key it was published with. */
   routingKey: string;
+  /** {@inheritDoc Delivery.properties} */
   properties: BasicProperties;
+  /** The message body, as published. */
   body: Buffer;
   /** As {@link Delivery.decodeError}. */
   decodeError?: DecodeError;
@@ -104,7 +132,12 @@ export interface ReturnedMessage {
 
 /** Options of {@link Channel.basicPublish}. */
 export interface PublishOptions {
+  /**
+   * The exchange to publish to. Default `""`, the default exchange, which routes a message to the queue
+   * named by `routingKey`. Publishing to an exchange that does not exist closes the channel (404 NOT_FOUND).
+   */
   exchange?: string;
+  /** The routing key the exchange routes by (a queue name for the default exchange). Default `""`. */
   routingKey?: string;
   /** Return the message (basic.return) when no queue is bound for it. */
   mandatory?: boolean;
@@ -112,12 +145,30 @@ export interface PublishOptions {
 
 /** Options of {@link Channel.basicConsume}. */
 export interface BasicConsumeOptions {
+  /** The queue to consume from. A queue that does not exist fails the call with 404 NOT_FOUND. */
   queue: string;
-  /** Empty or absent: the broker makes one up. */
+  /**
+   * Names the consumer on this channel; empty or absent: the broker makes one up. Reusing a tag still
+   * in use on the channel is refused with 530 NOT_ALLOWED, which closes the connection.
+   */
   consumerTag?: string;
+  /**
+   * Automatic acknowledgement: the broker counts each message as acknowledged as soon as it is sent,
+   * so no basicAck is needed, prefetch does not apply, and a message in flight when the consumer or its
+   * connection fails is lost. Default false.
+   */
   noAck?: boolean;
+  /**
+   * Be the queue's only consumer: refused with 403 ACCESS_REFUSED when the queue already has a consumer,
+   * and any other consumer is refused while this one lasts. Default false.
+   */
   exclusive?: boolean;
+  /** AMQP's "do not deliver my own connection's publishes"; RabbitMQ does not implement it. Default false. */
   noLocal?: boolean;
+  /**
+   * Consumer arguments, e.g. `{ 'x-priority': 10 }` (consumer priority) or `{ 'x-stream-offset': 'first' }`
+   * (where a stream consumer starts). Default none.
+   */
   arguments?: FieldTable;
 }
 
@@ -147,6 +198,17 @@ function multipleOf(options: MaybeOptions): boolean {
  * An AMQP channel. Synchronous methods are queued and answered in order; a channel exception rejects the
  * call with a {@link ChannelError} carrying the reply code and the failed method, and closes only this
  * channel. Never emits `'error'`: listen to `'close'`.
+ *
+ * How every synchronous method (the exchange, queue and tx methods, basicQos, basicConsume, basicGet...)
+ * fails:
+ * - the broker refuses it: a {@link ChannelError} with the broker's `replyCode`, `replyText` and
+ *   `methodName` (404 NOT_FOUND, 406 PRECONDITION_FAILED, 403 ACCESS_REFUSED, 405 RESOURCE_LOCKED...);
+ *   the broker has closed the channel, so open another one to carry on;
+ * - the broker closes the whole connection over it (a connection exception such as 530 NOT_ALLOWED or
+ *   503 COMMAND_INVALID): a {@link ConnectionError}, and every channel of the connection closes;
+ * - no reply within the `rpcTimeoutMs` connect option: an {@link RpcTimeoutError}, and the channel is closed;
+ * - the channel is not open: a ChannelError with code `ERR_CHANNEL_CLOSED` (`cause` why it closed), or
+ *   the connection's ConnectionError when the connection closed it.
  *
  * @example
  * ```ts
@@ -240,6 +302,25 @@ export class Channel extends EventEmitter<ChannelEvents> {
     return this;
   }
 
+  /**
+   * Declares an exchange (exchange.declare): creates it if it does not exist, and otherwise checks that
+   * the existing one has the same type, `durable`, `autoDelete`, `internal` and arguments, failing with
+   * 406 PRECONDITION_FAILED when it does not. Declaring is idempotent.
+   *
+   * @param a.exchange - The exchange's name. Names starting with `amq.` are reserved (403 ACCESS_REFUSED).
+   * @param a.type - `"direct"` (the default), `"fanout"`, `"topic"`, `"headers"`, or a plugin's type such
+   *   as `"x-delayed-message"`; an unknown type closes the connection (503 COMMAND_INVALID).
+   * @param a.passive - Only check that the exchange exists (404 NOT_FOUND when not); nothing is created or compared.
+   * @param a.durable - Survive a broker restart. Default false.
+   * @param a.autoDelete - Delete the exchange once its last binding is removed (after it had one). Default false.
+   * @param a.internal - Clients cannot publish to it; it only receives messages through exchange-to-exchange
+   *   bindings. Default false.
+   * @param a.arguments - Optional arguments, e.g. `{ 'alternate-exchange': 'unrouted' }`.
+   * @example
+   * ```ts
+   * await ch.exchangeDeclare({ exchange: 'orders', type: 'topic', durable: true });
+   * ```
+   */
   exchangeDeclare(a: {
     exchange: string;
     type?: string;
@@ -252,14 +333,40 @@ export class Channel extends EventEmitter<ChannelEvents> {
     return this.call('exchange.declare', a, 'exchange.declare-ok');
   }
 
+  /**
+   * Deletes an exchange and its bindings (exchange.delete). RabbitMQ answers a delete of an exchange that
+   * does not exist with success too.
+   *
+   * @param a.exchange - The exchange's name.
+   * @param a.ifUnused - Delete only if it has no bindings; otherwise fail with 406 PRECONDITION_FAILED. Default false.
+   */
   exchangeDelete(a: { exchange: string; ifUnused?: boolean }): Promise<void> {
     return this.call('exchange.delete', a, 'exchange.delete-ok');
   }
 
+  /**
+   * Binds an exchange to an exchange (exchange.bind, a RabbitMQ extension): messages that `source` routes
+   * with `routingKey` / `arguments` are routed on by `destination` too. Binding is idempotent; either
+   * exchange missing fails with 404 NOT_FOUND.
+   *
+   * @param a.destination - The exchange that receives the messages.
+   * @param a.source - The exchange the messages are published to.
+   * @param a.routingKey - The binding key, matched as the source's type says. Default `""`.
+   * @param a.arguments - Binding arguments (for a headers exchange: the headers to match and `x-match`).
+   */
   exchangeBind(a: { destination: string; source: string; routingKey?: string; arguments?: FieldTable }): Promise<void> {
     return this.call('exchange.bind', a, 'exchange.bind-ok');
   }
 
+  /**
+   * Removes an exchange-to-exchange binding made with {@link exchangeBind} (exchange.unbind). The
+   * `routingKey` and `arguments` must be those it was bound with.
+   *
+   * @param a.destination - The exchange that received the messages.
+   * @param a.source - The exchange they were published to.
+   * @param a.routingKey - The binding key it was bound with. Default `""`.
+   * @param a.arguments - The binding arguments it was bound with.
+   */
   exchangeUnbind(a: {
     destination: string;
     source: string;
@@ -269,7 +376,30 @@ export class Channel extends EventEmitter<ChannelEvents> {
     return this.call('exchange.unbind', a, 'exchange.unbind-ok');
   }
 
-  /** Declares a queue; `queue: ''` lets the broker name it. */
+  /**
+   * Declares a queue (queue.declare): creates it if it does not exist, and otherwise checks that the
+   * existing one has the same `durable`, `exclusive`, `autoDelete` and arguments such as `x-queue-type`,
+   * failing with 406 PRECONDITION_FAILED when it does not. Declaring is idempotent.
+   *
+   * RabbitMQ 4 may deny a queue that is neither durable nor exclusive (deprecated feature
+   * `transient_nonexcl_queues`): the connection then closes with a {@link DeprecatedFeatureError}.
+   *
+   * @param a.queue - The queue's name; `""` (the default) lets the broker make up a unique one (`amq.gen-...`).
+   *   Names starting with `amq.` are reserved (403 ACCESS_REFUSED).
+   * @param a.passive - Only check that the queue exists (404 NOT_FOUND when not) and read its counts.
+   * @param a.durable - Survive a broker restart. Default false.
+   * @param a.exclusive - Usable only by this connection, and deleted when it closes; other connections get
+   *   405 RESOURCE_LOCKED. Default false.
+   * @param a.autoDelete - Delete the queue once its last consumer is cancelled (after it had one). Default false.
+   * @param a.arguments - Queue arguments: `x-queue-type` (`classic`, `quorum`, `stream`), `x-message-ttl`,
+   *   `x-dead-letter-exchange`, `x-max-length`, `x-overflow`...
+   * @returns The queue's name and counts at the time of the declare.
+   * @example
+   * ```ts
+   * const { queue } = await ch.queueDeclare({ queue: '', exclusive: true }); // a private reply queue
+   * const { messageCount } = await ch.queueDeclare({ queue: 'jobs', passive: true });
+   * ```
+   */
   async queueDeclare(a: {
     queue?: string;
     passive?: boolean;
@@ -277,32 +407,95 @@ export class Channel extends EventEmitter<ChannelEvents> {
     exclusive?: boolean;
     autoDelete?: boolean;
     arguments?: FieldTable;
-  }): Promise<{ queue: string; messageCount: number; consumerCount: number }> {
+  }): Promise<{
+    /** The queue's name: the one given, or the one the broker made up for `queue: ""`. */
+    queue: string;
+    /** Messages ready for delivery in the queue (those delivered and not yet acknowledged are not counted). */
+    messageCount: number;
+    /** Consumers subscribed to the queue. */
+    consumerCount: number;
+  }> {
     const ok = await this.call<'queue.declare', MethodOf<'queue.declare-ok'>>('queue.declare', a, 'queue.declare-ok');
     return { queue: ok.queue, messageCount: ok.messageCount, consumerCount: ok.consumerCount };
   }
 
+  /**
+   * Binds a queue to an exchange (queue.bind): messages the exchange routes with `routingKey` /
+   * `arguments` go to the queue. Binding is idempotent; a missing queue or exchange fails with 404
+   * NOT_FOUND, and the default exchange cannot be bound to (403 ACCESS_REFUSED).
+   *
+   * @param a.queue - The queue that receives the messages.
+   * @param a.exchange - The exchange the messages are published to.
+   * @param a.routingKey - The binding key, matched as the exchange's type says (ignored by fanout and
+   *   headers exchanges). Default `""`.
+   * @param a.arguments - Binding arguments (for a headers exchange: the headers to match and `x-match`).
+   * @example
+   * ```ts
+   * await ch.queueBind({ queue: 'orders.created', exchange: 'orders', routingKey: 'order.created' });
+   * ```
+   */
   queueBind(a: { queue: string; exchange: string; routingKey?: string; arguments?: FieldTable }): Promise<void> {
     return this.call('queue.bind', a, 'queue.bind-ok');
   }
 
+  /**
+   * Removes a binding made with {@link queueBind} (queue.unbind). The `routingKey` and `arguments` must be
+   * those it was bound with.
+   *
+   * @param a.queue - The bound queue.
+   * @param a.exchange - The exchange it is bound to.
+   * @param a.routingKey - The binding key it was bound with. Default `""`.
+   * @param a.arguments - The binding arguments it was bound with.
+   */
   queueUnbind(a: { queue: string; exchange: string; routingKey?: string; arguments?: FieldTable }): Promise<void> {
     return this.call('queue.unbind', a, 'queue.unbind-ok');
   }
 
-  async queuePurge(a: { queue: string }): Promise<{ messageCount: number }> {
+  /**
+   * Removes every message ready in a queue (queue.purge); messages delivered and not yet acknowledged
+   * stay. A missing queue fails with 404 NOT_FOUND.
+   *
+   * @param a.queue - The queue to purge.
+   */
+  async queuePurge(a: { queue: string }): Promise<{
+    /** How many messages were removed. */
+    messageCount: number;
+  }> {
     const ok = await this.call<'queue.purge', MethodOf<'queue.purge-ok'>>('queue.purge', a, 'queue.purge-ok');
     return { messageCount: ok.messageCount };
   }
 
-  async queueDelete(a: { queue: string; ifUnused?: boolean; ifEmpty?: boolean }): Promise<{ messageCount: number }> {
+  /**
+   * Deletes a queue, its bindings and its messages (queue.delete); its consumers are cancelled (they get
+   * a `'cancel'` event). RabbitMQ answers a delete of a queue that does not exist with success too.
+   *
+   * @param a.queue - The queue to delete.
+   * @param a.ifUnused - Delete only if it has no consumers; otherwise fail with 406 PRECONDITION_FAILED. Default false.
+   * @param a.ifEmpty - Delete only if it has no messages; otherwise fail with 406 PRECONDITION_FAILED. Default false.
+   */
+  async queueDelete(a: { queue: string; ifUnused?: boolean; ifEmpty?: boolean }): Promise<{
+    /** How many messages were deleted with the queue. */
+    messageCount: number;
+  }> {
     const ok = await this.call<'queue.delete', MethodOf<'queue.delete-ok'>>('queue.delete', a, 'queue.delete-ok');
     return { messageCount: ok.messageCount };
   }
 
   /**
-   * Limits unacknowledged deliveries per consumer (`prefetchCount` messages, `prefetchSize` bytes).
-   * `global: true` is refused with `ERR_GLOBAL_QOS`: RabbitMQ deprecated global qos and 4.3 denies it.
+   * Limits unacknowledged deliveries per consumer (basic.qos): the broker stops delivering to a consumer
+   * holding `prefetchCount` unacknowledged messages until some are settled. Applies to consumers started
+   * on this channel after the call; `noAck` consumers are not limited.
+   *
+   * `global: true` is refused with `ERR_GLOBAL_QOS`, before anything is sent: RabbitMQ deprecated global
+   * qos and 4.3 denies it.
+   *
+   * @param a.prefetchCount - Most unacknowledged messages per consumer; 0 (the default) means no limit.
+   * @param a.prefetchSize - Most unacknowledged bytes. RabbitMQ does not implement it: leave it 0 (a non-zero
+   *   value closes the connection with 540 NOT_IMPLEMENTED).
+   * @example
+   * ```ts
+   * await ch.basicQos({ prefetchCount: 50 });
+   * ```
    */
   async basicQos(a: { prefetchCount?: number; prefetchSize?: number; global?: false }): Promise<void> {
     if ((a as { global?: boolean }).global === true) {
@@ -317,7 +510,11 @@ export class Channel extends EventEmitter<ChannelEvents> {
     this.ackFlush.prefetchSet(a.prefetchCount ?? 0);
   }
 
-  /** Puts the channel in confirm mode: from now on publishes resolve on the broker's ack. */
+  /**
+   * Puts the channel in confirm mode (confirm.select): from now on {@link basicPublish} resolves on the
+   * broker's ack and rejects on its nack. Idempotent; a channel in confirm mode cannot also be
+   * transactional (406 PRECONDITION_FAILED).
+   */
   async confirmSelect(): Promise<void> {
     if (this.lifecycle.state !== 'open') throw this.notOpen('confirm.select');
     if (this.confirms) return;
@@ -326,19 +523,40 @@ export class Channel extends EventEmitter<ChannelEvents> {
     });
   }
 
+  /**
+   * Makes the channel transactional (tx.select): publishes and acks are held by the broker until
+   * {@link txCommit} (or dropped by {@link txRollback}). A channel in confirm mode cannot be made
+   * transactional (406 PRECONDITION_FAILED).
+   */
   txSelect(): Promise<void> {
     return this.call('tx.select', {}, 'tx.select-ok');
   }
 
+  /**
+   * Commits the current transaction (tx.commit): the publishes and acks made since {@link txSelect} or the
+   * last commit or rollback take effect; a new transaction starts at once. Fails with 406
+   * PRECONDITION_FAILED when the channel is not transactional.
+   */
   txCommit(): Promise<void> {
     return this.call('tx.commit', {}, 'tx.commit-ok');
   }
 
+  /**
+   * Abandons the current transaction (tx.rollback): its publishes and acks are discarded (messages
+   * already delivered are not redelivered by it); a new transaction starts at once. Fails with 406
+   * PRECONDITION_FAILED when the channel is not transactional.
+   */
   txRollback(): Promise<void> {
     return this.call('tx.rollback', {}, 'tx.rollback-ok');
   }
 
-  /** Asks the broker to redeliver unacknowledged messages. */
+  /**
+   * Asks the broker to redeliver every message delivered on this channel and not yet acknowledged
+   * (basic.recover); they come again with `redelivered: true`, possibly to other consumers.
+   *
+   * @param a.requeue - `true` (the default) requeues them. RabbitMQ implements only `true`: `false` closes the
+   *   connection with 540 NOT_IMPLEMENTED.
+   */
   basicRecover(a: { requeue?: boolean } = {}): Promise<void> {
     this.acks.disable();
     return this.call('basic.recover', { requeue: a.requeue ?? true }, 'basic.recover-ok');
@@ -407,13 +625,28 @@ export class Channel extends EventEmitter<ChannelEvents> {
   }
 
   /**
-   * Starts a consumer; `onMessage` runs synchronously for each delivery, in order.
+   * Starts a consumer (basic.consume); `onMessage` runs synchronously for each delivery, in order. Unless
+   * `noAck`, settle each delivery with {@link basicAck}, {@link basicNack} or {@link basicReject}: the
+   * broker sends no more than the prefetch ({@link basicQos}) allows while deliveries are unsettled. A
+   * callback that throws is reported as a `'consumerError'` event (or a process warning) and the channel
+   * carries on. The broker may cancel the consumer (its queue deleted...): a `'cancel'` event.
    * @returns the consumer tag (made up by the broker when not given).
+   * @example
+   * ```ts
+   * await ch.basicQos({ prefetchCount: 10 });
+   * const { consumerTag } = await ch.basicConsume({ queue: 'jobs' }, (d) => {
+   *   handle(d.body);
+   *   ch.basicAck(d.deliveryTag);
+   * });
+   * ```
    */
   basicConsume(
     options: BasicConsumeOptions,
     onMessage: (delivery: Delivery) => void,
-  ): Promise<{ consumerTag: string }> {
+  ): Promise<{
+    /** The consumer's tag: pass it to {@link basicCancel}; each {@link Delivery} carries it. */
+    consumerTag: string;
+  }> {
     if (this.lifecycle.state !== 'open') return Promise.reject(this.notOpen('basic.consume'));
     if (options.noAck) this.acks.disable();
     const given = options.consumerTag ?? '';

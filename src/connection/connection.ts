@@ -46,6 +46,7 @@ export interface ConnectionEvents {
   close: [error: ConnectionError | undefined];
   /** The broker stopped reading from this connection (a resource alarm). */
   blocked: [reason: string];
+  /** The broker resumed reading from this connection (connection.unblocked): publishes flow again. */
   unblocked: [];
   /** Every lifecycle transition. */
   state: [to: LifecycleState, from: LifecycleState];
@@ -65,10 +66,26 @@ export interface ConnectionEvents {
 export class Connection extends EventEmitter<ConnectionEvents> implements ChannelHost {
   /** What the broker said about itself in connection.start. */
   serverProperties: FieldTable = {};
-  /** Negotiated limits (valid once open); frame_max is never below {@link MIN_FRAME_MAX}. */
+  /**
+   * The negotiated largest frame in bytes, frame header and end octet included (valid once open): the
+   * lower of the `frameMax` option and the broker's proposal (where one side says 0, "no limit", the
+   * other's), never below 8192: a broker proposing less is refused. Message bodies are split into frames
+   * of at most this size.
+   */
   frameMax = MIN_FRAME_MAX;
+  /**
+   * The negotiated highest channel number (valid once open; 0 before): the lower of the `channelMax`
+   * option and the broker's proposal, 65535 when neither sets a limit. {@link createChannel} fails with
+   * `ERR_CHANNELS_EXHAUSTED` when every number is in use.
+   */
   channelMax = 0;
+  /**
+   * The negotiated heartbeat timeout in seconds (valid once open); 0 when heartbeats are off (the
+   * `heartbeat: 0` option, or both sides proposing 0). A heartbeat frame goes out when nothing else was
+   * written for half of it, and the connection fails when nothing arrives from the broker for two of it.
+   */
   heartbeatSeconds = 0;
+  /** @internal The frame writer the connection and its channels encode frames into. */
   readonly output: FrameOutput;
   private readonly lifecycle: Lifecycle;
   private readonly decoder: FrameDecoder;
@@ -164,6 +181,7 @@ export class Connection extends EventEmitter<ConnectionEvents> implements Channe
     return this.lifecycle.state;
   }
 
+  /** True while the connection is open (handshake done, not closing or closed): channels can be created. */
   get isOpen(): boolean {
     return this.lifecycle.state === 'open';
   }

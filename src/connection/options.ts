@@ -15,9 +15,13 @@ import { parseUrl, redactUrl, urlQueryOptions } from './url.js';
  * ```
  */
 export interface ConnectOptions {
+  /** Host name or IP address of the broker. Default `"localhost"`. */
   hostname?: string;
+  /** TCP port of the broker (1..65535). Default 5672, or 5671 with `tls`. */
   port?: number;
+  /** User name for PLAIN authentication. Default `"guest"` (which RabbitMQ only accepts from localhost). */
   username?: string;
+  /** Password for PLAIN authentication. Default `"guest"`. Masked when the resolved options are printed. */
   password?: string;
   /** Virtual host, default "/". */
   vhost?: string;
@@ -27,9 +31,15 @@ export interface ConnectOptions {
    * Default 60.
    */
   heartbeat?: number;
-  /** Largest frame to propose, in bytes (8192 .. 2^32-1; RabbitMQ 4.1 refuses less than 8192). Default 131072. */
+  /**
+   * Largest frame to propose, in bytes (8192 .. 2^32-1; RabbitMQ 4.1 refuses less than 8192; 0 means no
+   * limit from this side). The lower of this and the broker's value is used. Default 131072.
+   */
   frameMax?: number;
-  /** Most channels to propose (1 .. 65535). Default 2047. */
+  /**
+   * Most channels to propose (1 .. 65535; 0 means the default). The lower of this and the broker's value is used.
+   * Default 2047.
+   */
   channelMax?: number;
   /** Milliseconds allowed for the TCP/TLS connect and the AMQP handshake together. Default 10000. */
   connectionTimeout?: number;
@@ -62,39 +72,72 @@ export interface ConnectOptions {
 
 /** The values used for options that are left out. */
 export const DEFAULTS = {
+  /** {@link ConnectOptions.hostname}: the local machine. */
   hostname: 'localhost',
+  /** {@link ConnectOptions.port} without TLS: the IANA port of AMQP. */
   port: 5672,
+  /** {@link ConnectOptions.port} with `tls`: the IANA port of AMQPS. */
   tlsPort: 5671,
+  /** {@link ConnectOptions.username}: RabbitMQ's default user (allowed from localhost only by default). */
   username: 'guest',
+  /** {@link ConnectOptions.password} of the default user. */
   password: 'guest',
+  /** {@link ConnectOptions.vhost}: the default virtual host. */
   vhost: '/',
+  /** {@link ConnectOptions.heartbeat}, in seconds (RabbitMQ's own default is 60 too). */
   heartbeat: 60,
+  /** {@link ConnectOptions.frameMax}, in bytes: 128 KiB, RabbitMQ's default. */
   frameMax: 131072,
+  /** {@link ConnectOptions.channelMax}: RabbitMQ's default channel limit per connection. */
   channelMax: 2047,
+  /** {@link ConnectOptions.connectionTimeout}, in ms. */
   connectionTimeout: 10000,
+  /** {@link ConnectOptions.mechanism}: username and password. */
   mechanism: 'PLAIN',
+  /** {@link ConnectOptions.ackDelay}, in ms. */
   ackDelay: 5,
+  /** {@link ConnectOptions.rpcTimeoutMs}, in ms. */
   rpcTimeoutMs: 30_000,
 } as const;
 
-/** Options with every default filled in. */
+/**
+ * Options with every default filled in and every range checked (what {@link resolveConnectOptions}
+ * returns). Each field means what the {@link ConnectOptions} field of the same name means.
+ */
 export interface ResolvedConnectOptions {
+  /** {@inheritDoc ConnectOptions.hostname} */
   hostname: string;
+  /** {@inheritDoc ConnectOptions.port} */
   port: number;
+  /** {@inheritDoc ConnectOptions.username} */
   username: string;
+  /** {@inheritDoc ConnectOptions.password} */
   password: string;
+  /** {@inheritDoc ConnectOptions.vhost} */
   vhost: string;
+  /** {@inheritDoc ConnectOptions.heartbeat} */
   heartbeat: number;
+  /** Largest frame to propose, in bytes (a `frameMax` of 0 resolves to 2^32-1). */
   frameMax: number;
+  /** {@inheritDoc ConnectOptions.channelMax} */
   channelMax: number;
+  /** {@inheritDoc ConnectOptions.connectionTimeout} */
   connectionTimeout: number;
+  /** The node:tls options to connect with (`{}` for `tls: true`); `undefined` for plain TCP. */
   tls: TlsOptions | undefined;
+  /** Extra client properties announced to the broker (`{}` when none were given). */
   clientProperties: FieldTable;
+  /** {@inheritDoc ConnectOptions.connectionName} */
   connectionName: string | undefined;
+  /** {@inheritDoc ConnectOptions.mechanism} */
   mechanism: 'PLAIN' | 'EXTERNAL';
+  /** {@inheritDoc ConnectOptions.stream} */
   stream: Duplex | undefined;
+  /** {@inheritDoc ConnectOptions.signal} */
   signal: AbortSignal | undefined;
+  /** {@inheritDoc ConnectOptions.ackDelay} */
   ackDelay: number;
+  /** {@inheritDoc ConnectOptions.rpcTimeoutMs} */
   rpcTimeoutMs: number;
 }
 
@@ -116,7 +159,7 @@ const optionsError = (message: string) => new ConnectOptionsError(message);
 
 /**
  * Parses an `amqp://` or `amqps://` URL into options (see {@link parseUrl}, the one URL parser, and
- * {@link urlQueryOptions} for the query parameters).
+ * its query-parameter reader for the parameters listed below).
  *
  * The path is the percent-decoded vhost (no path, or `/` alone, mean "/"); the query parameters
  * `heartbeat` (0: off), `frame_max`, `channel_max`, `connection_timeout`, `auth_mechanism` and, on

@@ -12,6 +12,7 @@ export interface AmqpUrl {
   tls: boolean;
   /** Without IPv6 brackets; `''` when the URL names no host. */
   hostname: string;
+  /** The port the URL names; `undefined` when it names none (the caller picks 5672, or 5671 for `amqps:`). */
   port: number | undefined;
   /** Percent-decoded. */
   username: string | undefined;

@@ -87,37 +87,98 @@ export interface WarrenInstrumentation {
 
 /** Span and metric attribute names used (the OpenTelemetry messaging semantic conventions). */
 export const ATTR = Object.freeze({
+  /** `messaging.system`: always `"rabbitmq"`, on every span and metric. */
   system: 'messaging.system',
+  /** `messaging.operation.type`: `"send"` on publish spans, `"process"` on consumer spans. */
   operationType: 'messaging.operation.type',
+  /** `messaging.operation.name`: `"publish"` on publish spans, `"process"` on consumer spans. */
   operationName: 'messaging.operation.name',
+  /**
+   * `messaging.destination.name`: the exchange the message was published to (publish spans and publish
+   * metrics) or arrived through (consumer spans); `""` for the default exchange.
+   */
   destination: 'messaging.destination.name',
+  /** `messaging.destination.subscription.name`: the queue consumed from (consumer spans and consume metrics). */
   subscription: 'messaging.destination.subscription.name',
+  /** `messaging.rabbitmq.destination.routing_key`: the message's routing key, on spans; left out when it is `""`. */
   routingKey: 'messaging.rabbitmq.destination.routing_key',
+  /** `messaging.rabbitmq.message.delivery_tag`: the delivery tag on the consumer's channel, on consumer spans. */
   deliveryTag: 'messaging.rabbitmq.message.delivery_tag',
+  /** `messaging.message.id`: the message's `messageId` property, on spans, when it has one. */
   messageId: 'messaging.message.id',
+  /** `messaging.message.conversation_id`: the message's `correlationId` property, on spans, when it has one. */
   conversationId: 'messaging.message.conversation_id',
+  /** `messaging.message.body.size`: the body's size in bytes, on spans. */
   bodySize: 'messaging.message.body.size',
+  /**
+   * `server.address`: the broker's host name or address of the connection, when known (spans, reconnect and blocked
+   * metrics).
+   */
   serverAddress: 'server.address',
+  /** `server.port`: the broker's port of the connection, when known (spans, reconnect and blocked metrics). */
   serverPort: 'server.port',
+  /**
+   * `error.type`, on failed spans and on the metrics of failed outcomes: the error's `code` (e.g.
+   * `"ERR_PUBLISH_NACKED"`, `"ERR_HANDLER_TIMEOUT"`), else its `name`, else `"_OTHER"`.
+   */
   errorType: 'error.type',
 } as const);
 
 /** Metric names. Durations in seconds, as OpenTelemetry recommends. */
 export const METRICS = Object.freeze({
+  /**
+   * Histogram, seconds: from `publishMessage` until the broker's confirm, or until another outcome
+   * (nack, return, failure; then with `error.type`). Attributes `messaging.system`, `messaging.destination.name`.
+   */
   confirmDuration: 'warren.publish.confirm.duration',
+  /**
+   * Counter, `{message}`: messages accepted by `publishMessage` into the publish buffer, per exchange
+   * (`messaging.destination.name`).
+   */
   published: 'warren.publish.published',
+  /** Counter, `{message}`: publishes the broker confirmed (basic.ack), per exchange. */
   confirmed: 'warren.publish.confirmed',
+  /**
+   * Counter, `{message}`: publishes that ended in a PublishNackedError (the broker's basic.nack, after any
+   * re-publishes), per exchange and `error.type`.
+   */
   nacked: 'warren.publish.nacked',
+  /**
+   * Counter, `{message}`: mandatory publishes the broker returned as unroutable (basic.return), per exchange and
+   * `error.type`.
+   */
   returned: 'warren.publish.returned',
+  /**
+   * Counter, `{message}`: publishes that failed any other way (timeout, client closed, too large, refused by the
+   * broker...), per exchange and `error.type`.
+   */
   publishFailed: 'warren.publish.failed',
+  /** Up-down counter, `{message}`: messages held until confirmed, the outage buffer plus those in flight. */
   pending: 'warren.publish.pending',
+  /**
+   * Counter: connections re-established after a loss (not the first connect, nor one after a clean disconnect), with
+   * `server.address` / `server.port`.
+   */
   reconnects: 'warren.connection.reconnects',
+  /**
+   * Counter, seconds: time the broker kept a connection blocked (connection.blocked, a resource alarm), added when it
+   * is unblocked or lost while blocked.
+   */
   blocked: 'warren.connection.blocked.duration',
+  /** Counter, `{message}`: handler runs started, per queue (`messaging.destination.subscription.name`). */
   deliveries: 'warren.consume.deliveries',
+  /** Counter, `{message}`: handler runs that resolved, per queue. */
   processed: 'warren.consume.processed',
+  /** Counter, `{message}`: handler runs that threw, rejected or timed out, per queue and `error.type`. */
   failed: 'warren.consume.failed',
+  /** Counter, `{message}`: failed messages published to a retry queue, per queue and `error.type`. */
   retried: 'warren.consume.retried',
+  /**
+   * Counter, `{message}`: messages sent to the dead-letter target (attempts exhausted, undecodable payload), per queue
+   * and `error.type`.
+   */
   deadLettered: 'warren.consume.dead_lettered',
+  /** Histogram, seconds: how long each handler run took, per queue (and `error.type` when it failed). */
   handlerDuration: 'warren.consume.handler.duration',
 } as const);
 

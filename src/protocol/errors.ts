@@ -73,6 +73,7 @@ export interface WarrenErrorOptions {
   methodName?: string;
   /** Whether retrying (reconnecting, reopening) may succeed. Defaults from the reply code. */
   recoverable?: boolean;
+  /** The underlying error, kept as the standard `Error.cause`. */
   cause?: unknown;
 }
 
@@ -85,6 +86,12 @@ export class WarrenError extends Error {
   /** Brand of this class, used by `instanceof` across duplicate installs. Subclasses override it. */
   static readonly kind: string = 'WarrenError';
 
+  /**
+   * `value instanceof WarrenError` (or any subclass): true when `value` carries this class's brand,
+   * so it also holds for errors created by another copy of warren in the same process (two installs
+   * in one node_modules tree, or the CJS and ESM builds side by side). Objects without a brand fall
+   * back to the ordinary prototype check.
+   */
   // `this` is the class `instanceof` was asked about (a subclass too), which is the point here.
   static override [Symbol.hasInstance](value: unknown): boolean {
     if (value === null || typeof value !== 'object') return false;
@@ -95,13 +102,51 @@ export class WarrenError extends Error {
     return Function.prototype[Symbol.hasInstance].call(this, value);
   }
 
+  /**
+   * Stable, machine-readable code: the symbolic name of the AMQP reply code for protocol errors
+   * (`"NOT_FOUND"`, `"PRECONDITION_FAILED"`, `"ACCESS_REFUSED"`...), otherwise an `ERR_*` code naming the
+   * failure (`"ERR_CONNECTION_CLOSED"`, `"ERR_RPC_TIMEOUT"`, `"ERR_HANDLER_FAILED"`...). Each subclass
+   * documents the codes it uses. `"ERR_WARREN"` when nothing more specific was given. Match on this, not
+   * on `message`.
+   */
   readonly code: string;
+  /**
+   * The AMQP reply code (e.g. `404` NOT_FOUND, `406` PRECONDITION_FAILED, `320` CONNECTION_FORCED) when
+   * the error came from a `connection.close` / `channel.close` sent by the broker or maps to one (see
+   * {@link ReplyCode}); `undefined` for failures that have no reply code (socket errors, timeouts,
+   * client-side validation).
+   */
   readonly replyCode: number | undefined;
+  /**
+   * The reply text the broker sent with `replyCode` (e.g. `"NOT_FOUND - no queue 'q' in vhost '/'"`); `undefined` when
+   * the broker sent none.
+   */
   readonly replyText: string | undefined;
+  /**
+   * AMQP class id of the method the broker's close names as the cause (`50` queue, `40` exchange, `60`
+   * basic...); `0` when the broker named none, `undefined` when the error did not come from a close.
+   */
   readonly classId: number | undefined;
+  /**
+   * AMQP method id (within `classId`) of the method the broker's close names as the cause; `0` when it named none,
+   * `undefined` when the error did not come from a close.
+   */
   readonly methodId: number | undefined;
+  /**
+   * Dotted name of the AMQP method that failed or timed out, e.g. `"queue.declare"`, `"basic.qos"`; `undefined` when
+   * unknown.
+   */
   readonly methodName: string | undefined;
+  /**
+   * Whether trying again later (reconnecting, reopening the channel, resending) may succeed. Transient
+   * causes are recoverable (a forced close, a resource lock or a broker internal error, a lost socket, a
+   * timeout); mistakes that would fail the same way again are not (access refused, precondition failed,
+   * not found, invalid options). When not set explicitly it defaults from `replyCode` (311, 313, 320, 405,
+   * 504, 506 and 541 are recoverable) and is `false` without one. warren's own reconnect and retry logic
+   * consults it.
+   */
   readonly recoverable: boolean;
+  /** @internal The brands of this error's class and its ancestors, answered by `[Symbol.hasInstance]`. */
   declare readonly [KINDS]: readonly string[];
 
   constructor(message: string, options: WarrenErrorOptions = {}) {

@@ -36,9 +36,11 @@ export class Decimal {
     /** The unscaled value, a signed 32-bit integer. */
     readonly value: number,
   ) {}
+  /** The value as a JavaScript number (`value / 10^scale`; may round, as floating point does). */
   toNumber(): number {
     return this.value / 10 ** this.scale;
   }
+  /** Exact text of the value in exponent form, `"<value>e-<scale>"` (e.g. `"12345e-2"` for 123.45). */
   toString(): string {
     return `${this.value}e-${this.scale}`;
   }
@@ -50,7 +52,15 @@ export type NumericFieldType = 'b' | 'B' | 's' | 'u' | 'I' | 'i' | 'l' | 'f' | '
 /** A number written with an explicit AMQP type instead of the inferred one. */
 export class TypedValue {
   constructor(
+    /**
+     * The AMQP type to write: `b` / `B` signed / unsigned 8-bit, `s` / `u` signed / unsigned 16-bit,
+     * `I` / `i` signed / unsigned 32-bit, `l` signed 64-bit, `f` 32-bit float, `d` 64-bit float.
+     */
     readonly type: NumericFieldType,
+    /**
+     * The number to write. For an integer type, encoding fails with an EncodeError unless it is an integer in the
+     * type's range.
+     */
     readonly value: number | bigint,
   ) {}
 }

@@ -47,26 +47,45 @@ export const FRAME_MIN_SIZE = 4096;
 export const FRAME_END = 206;
 export const REPLY_SUCCESS = 200;
 
-/** AMQP reply codes by name. */
+/** AMQP reply codes by name. Soft codes close only the channel, hard codes the whole connection. */
 export const ReplyCode = {
+  /** 200 REPLY_SUCCESS. Normal completion: the reply code of a close that reports no error. */
   REPLY_SUCCESS: 200,
+  /** 311 CONTENT_TOO_LARGE. Soft: the broker cannot take content this large at the moment; it may later. */
   CONTENT_TOO_LARGE: 311,
+  /** 312 NO_ROUTE. Soft: a `mandatory` message could not be routed to any queue; it comes back with basic.return. */
   NO_ROUTE: 312,
+  /** 313 NO_CONSUMERS. Soft: an `immediate` message could not be delivered to a consumer at once (RabbitMQ does not support `immediate`). */
   NO_CONSUMERS: 313,
+  /** 403 ACCESS_REFUSED. Soft: no permission for the resource, a reserved `amq.` name, or an exclusive consumer / the default exchange in the way. */
   ACCESS_REFUSED: 403,
+  /** 404 NOT_FOUND. Soft: the queue or exchange named does not exist (a passive declare, a bind, a publish, a consume). */
   NOT_FOUND: 404,
+  /** 405 RESOURCE_LOCKED. Soft: the queue is exclusive to another connection, or otherwise locked against this use. */
   RESOURCE_LOCKED: 405,
+  /** 406 PRECONDITION_FAILED. Soft: a declare with arguments that differ from the existing entity, a failed `ifUnused` / `ifEmpty`, a wrong `userId`, tx and confirm mode mixed... */
   PRECONDITION_FAILED: 406,
+  /** 320 CONNECTION_FORCED. Hard: the broker (an operator, a shutdown, a node going down) closed the connection; reconnecting may succeed. */
   CONNECTION_FORCED: 320,
+  /** 402 INVALID_PATH. Hard: an unknown virtual host in the spec (RabbitMQ answers one with NOT_ALLOWED). */
   INVALID_PATH: 402,
+  /** 501 FRAME_ERROR. Hard: a malformed frame (bad size, bad end octet, over `frameMax`). */
   FRAME_ERROR: 501,
+  /** 502 SYNTAX_ERROR. Hard: a frame whose field values are invalid. */
   SYNTAX_ERROR: 502,
+  /** 503 COMMAND_INVALID. Hard: a method not valid at this point (wrong order, unknown exchange type...). */
   COMMAND_INVALID: 503,
+  /** 504 CHANNEL_ERROR. Hard: a channel used wrongly (not open, opened twice...). */
   CHANNEL_ERROR: 504,
+  /** 505 UNEXPECTED_FRAME. Hard: a frame of a type or on a channel not expected now (e.g. a method in the middle of content). */
   UNEXPECTED_FRAME: 505,
+  /** 506 RESOURCE_ERROR. Hard: the broker lacks the resources (memory, file descriptors...) to do what was asked. */
   RESOURCE_ERROR: 506,
+  /** 530 NOT_ALLOWED. Hard: refused by the broker's rules: vhost access denied or not found, a consumer tag reused, a feature disabled... */
   NOT_ALLOWED: 530,
+  /** 540 NOT_IMPLEMENTED. Hard: functionality the broker does not implement (e.g. a non-zero `prefetchSize`). */
   NOT_IMPLEMENTED: 540,
+  /** 541 INTERNAL_ERROR. Hard: an internal error of the broker; RabbitMQ also uses it to refuse a denied deprecated feature. */
   INTERNAL_ERROR: 541,
 } as const;
 
@@ -1602,19 +1621,33 @@ function checkOctet(v: number, path: string): number {
 
 /** The basic content properties (AMQP content header of class basic). */
 export interface BasicProperties {
+  /** MIME type of the body, e.g. `"application/json"`, `"text/plain"`. */
   contentType?: string | undefined;
+  /** Encoding applied to the body, e.g. `"gzip"`, or the charset of a text body. */
   contentEncoding?: string | undefined;
+  /** Application headers (a field table). Headers exchanges route by them; the broker adds some (`x-death` on dead-lettered messages...). */
   headers?: FieldTable | undefined;
+  /** 1 transient, 2 persistent: a persistent message in a durable queue survives a broker restart. Quorum queues and streams store every message. */
   deliveryMode?: number | undefined;
+  /** Priority 0..255 (0 the lowest); only queues declared with `x-max-priority` order by it, up to that maximum. */
   priority?: number | undefined;
+  /** Ties a message to another, e.g. a reply to its request (RPC). */
   correlationId?: string | undefined;
+  /** Where a reply should be sent: a queue name, or `"amq.rabbitmq.reply-to"` (direct reply-to). */
   replyTo?: string | undefined;
+  /** Per-message time to live, in milliseconds, as a decimal string (`"60000"`): once it passes in the queue the message is dropped or dead-lettered. */
   expiration?: string | undefined;
+  /** An application identifier of the message (for deduplication, logs, tracing). */
   messageId?: string | undefined;
+  /** When the message was made: whole seconds on the wire (milliseconds are dropped). A value no `Date` can hold arrives as a `RawTimestamp`. */
   timestamp?: Date | undefined;
+  /** An application name for the kind of message, e.g. `"order.created"`. */
   type?: string | undefined;
+  /** The user that published it: RabbitMQ checks it against the connection's user and closes the channel (406 PRECONDITION_FAILED) when it differs. */
   userId?: string | undefined;
+  /** An identifier of the publishing application. */
   appId?: string | undefined;
+  /** Reserved by AMQP 0-9-1 (deprecated); RabbitMQ does not use it. */
   clusterId?: string | undefined;
 }
 

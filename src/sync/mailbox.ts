@@ -72,8 +72,11 @@ export class Area {
 
 /** One message of publishMany. */
 export interface ManyMessage {
+  /** The routing key, as the first argument of `publishMessage`. */
   routingKey: string;
+  /** The message body (bytes, a string, or a JSON value), as the second argument of `publishMessage`. */
   message: MessageBody;
+  /** Publish options (exchange, headers, persistence...), as the third argument of `publishMessage`. */
   options?: PublishMessageOptions;
 }
 

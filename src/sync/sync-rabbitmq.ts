@@ -171,6 +171,9 @@ export class SyncRabbitMQ {
     return `SyncRabbitMQ { worker: ${worker}, callTimeoutMs: ${this.callTimeoutMs} }`;
   }
 
+  /**
+   * Declares the topology again on the current connection (it is declared on every connect anyway); blocks until done.
+   */
   declareInfrastructure(): void {
     this.call('declareInfrastructure');
   }
@@ -227,14 +230,17 @@ export class SyncRabbitMQ {
     }
   }
 
+  /** True while a connection to the broker is open (asks the worker; false once closed). */
   get isConnected(): boolean {
     return this.status().isConnected;
   }
 
+  /** True when connected, the topology is declared and messages can be written now (not blocked). */
   get isReady(): boolean {
     return this.status().isReady;
   }
 
+  /** Where the client is in its life; `'idle'` once {@link close} ended the worker. */
   get state(): ClientState {
     return this.status().state;
   }
@@ -336,6 +342,12 @@ const PULL_SLICE_MS = 10_000;
  * while the thread blocks, so consuming is pulling: {@link basicConsume} starts a consumer whose
  * deliveries wait in the worker (as many as the prefetch allows), {@link nextDelivery} takes the next
  * one, and {@link consume} wraps both in a loop.
+ *
+ * Each method runs the {@link Channel} method of the same name in the worker and returns what it
+ * resolves with, or throws what it rejects with (the same error classes and fields): a broker refusal is
+ * a ChannelError with its `replyCode` (404 NOT_FOUND, 406 PRECONDITION_FAILED...), after which this
+ * channel is closed. A closed channel (by the broker, by {@link close}, or by a reconnect: channels do
+ * not survive one) throws code `ERR_CHANNEL_CLOSED`; call `getChannel()` again for a new one.
  */
 export class SyncChannel {
   constructor(
@@ -348,6 +360,11 @@ export class SyncChannel {
     return this.owner.call('channel', this.handle, method, ...args);
   }
 
+  /**
+   * Declares an exchange: creates it, or checks that the existing one has the same type and flags (406
+   * PRECONDITION_FAILED otherwise); `passive: true` only checks that it exists (404 NOT_FOUND). Arguments
+   * and defaults as in {@link Channel.exchangeDeclare}.
+   */
   exchangeDeclare(a: {
     exchange: string;
     type?: string;
@@ -359,15 +376,30 @@ export class SyncChannel {
   }): void {
     this.run('exchangeDeclare', a);
   }
+  /**
+   * Deletes an exchange and its bindings; `ifUnused: true` refuses (406) while it has bindings. See
+   * {@link Channel.exchangeDelete}.
+   */
   exchangeDelete(a: { exchange: string; ifUnused?: boolean }): void {
     this.run('exchangeDelete', a);
   }
+  /** Binds exchange `destination` to exchange `source` (a RabbitMQ extension). See {@link Channel.exchangeBind}. */
   exchangeBind(a: { destination: string; source: string; routingKey?: string; arguments?: FieldTable }): void {
     this.run('exchangeBind', a);
   }
+  /** Removes an exchange-to-exchange binding (same key and arguments as bound). See {@link Channel.exchangeUnbind}. */
   exchangeUnbind(a: { destination: string; source: string; routingKey?: string; arguments?: FieldTable }): void {
     this.run('exchangeUnbind', a);
   }
+  /**
+   * Declares a queue: creates it, or checks that the existing one has the same flags and arguments (406
+   * PRECONDITION_FAILED otherwise); `queue: ''` lets the broker name it; `passive: true` only checks that
+   * it exists (404 NOT_FOUND) and reads its counts. Arguments and defaults as in {@link Channel.queueDeclare}.
+   * @example
+   * ```ts
+   * const { messageCount } = ch.queueDeclare({ queue: 'jobs', passive: true });
+   * ```
+   */
   queueDeclare(a: {
     queue?: string;
     passive?: boolean;
@@ -375,21 +407,49 @@ export class SyncChannel {
     exclusive?: boolean;
     autoDelete?: boolean;
     arguments?: FieldTable;
-  }): { queue: string; messageCount: number; consumerCount: number } {
+  }): {
+    /** The queue's name: the one given, or the one the broker made up for `queue: ""`. */
+    queue: string;
+    /** Messages ready for delivery in the queue (those delivered and not yet acknowledged are not counted). */
+    messageCount: number;
+    /** Consumers subscribed to the queue. */
+    consumerCount: number;
+  } {
     return this.run('queueDeclare', a) as { queue: string; messageCount: number; consumerCount: number };
   }
+  /**
+   * Binds a queue to an exchange with a binding key (404 NOT_FOUND when either is missing). See
+   * {@link Channel.queueBind}.
+   */
   queueBind(a: { queue: string; exchange: string; routingKey?: string; arguments?: FieldTable }): void {
     this.run('queueBind', a);
   }
+  /** Removes a queue binding (same key and arguments as bound). See {@link Channel.queueUnbind}. */
   queueUnbind(a: { queue: string; exchange: string; routingKey?: string; arguments?: FieldTable }): void {
     this.run('queueUnbind', a);
   }
-  queuePurge(a: { queue: string }): { messageCount: number } {
+  /** Removes every message ready in a queue (unacknowledged ones stay). See {@link Channel.queuePurge}. */
+  queuePurge(a: { queue: string }): {
+    /** How many messages were removed. */
+    messageCount: number;
+  } {
     return this.run('queuePurge', a) as { messageCount: number };
   }
-  queueDelete(a: { queue: string; ifUnused?: boolean; ifEmpty?: boolean }): { messageCount: number } {
+  /**
+   * Deletes a queue with its bindings and messages; `ifUnused` / `ifEmpty` refuse (406) while it has
+   * consumers / messages. See {@link Channel.queueDelete}.
+   */
+  queueDelete(a: { queue: string; ifUnused?: boolean; ifEmpty?: boolean }): {
+    /** How many messages were deleted with the queue. */
+    messageCount: number;
+  } {
     return this.run('queueDelete', a) as { messageCount: number };
   }
+  /**
+   * Sets the prefetch of consumers started afterwards on this channel (`getChannel()` starts at 1): how
+   * many unacknowledged deliveries each may hold, and so how many {@link basicConsume} buffers in the
+   * worker. `global: true` is refused (`ERR_GLOBAL_QOS`). See {@link Channel.basicQos}.
+   */
   basicQos(a: { prefetchCount?: number; prefetchSize?: number; global?: false }): void {
     this.run('basicQos', a);
   }
@@ -406,7 +466,10 @@ export class SyncChannel {
    * consumers are refused: the broker would push the whole queue into memory, and a cancel would drop
    * what was not pulled; pull with `basicGet({ noAck: true })` instead).
    */
-  basicConsume(a: Omit<BasicConsumeOptions, 'noAck'> & { noAck?: false }): { consumerTag: string } {
+  basicConsume(a: Omit<BasicConsumeOptions, 'noAck'> & { noAck?: false }): {
+    /** The consumer's tag: pass it to {@link nextDelivery} and {@link basicCancel}. */
+    consumerTag: string;
+  } {
     if ((a as BasicConsumeOptions).noAck) {
       throw new WarrenError(
         'SyncChannel.basicConsume needs acknowledgements (noAck: true is refused); use basicGet({ noAck: true })',
@@ -492,33 +555,58 @@ export class SyncChannel {
     }
   }
 
+  /**
+   * Fetches one message from a queue (basic.get), or returns null when it is empty. Unless `noAck: true`,
+   * settle it with {@link basicAck} / {@link basicNack} / {@link basicReject}. See {@link Channel.basicGet}.
+   */
   basicGet(a: { queue: string; noAck?: boolean }): GetMessage | null {
     return this.run('basicGet', a) as GetMessage | null;
   }
+  /**
+   * Acknowledges a delivery (`multiple: true`: and every earlier one on this channel). Returns false,
+   * sending nothing, when the channel is no longer open. See {@link Channel.basicAck}.
+   */
   basicAck(deliveryTag: number, options?: { multiple?: boolean }): boolean {
     return this.run('basicAck', deliveryTag, options) as boolean;
   }
+  /**
+   * Negatively acknowledges a delivery (`multiple: true`: and every earlier one): requeued by default,
+   * dead-lettered or dropped with `requeue: false`. Returns false when the channel is no longer open.
+   */
   basicNack(deliveryTag: number, options?: { multiple?: boolean; requeue?: boolean }): boolean {
     return this.run('basicNack', deliveryTag, options) as boolean;
   }
+  /**
+   * Rejects one delivery: requeued by default, dead-lettered or dropped with `requeue: false`. Returns
+   * false when the channel is no longer open.
+   */
   basicReject(deliveryTag: number, options?: { requeue?: boolean }): boolean {
     return this.run('basicReject', deliveryTag, options) as boolean;
   }
+  /** Asks the broker to redeliver every unacknowledged delivery of this channel. See {@link Channel.basicRecover}. */
   basicRecover(a: { requeue?: boolean } = {}): void {
     this.run('basicRecover', a);
   }
+  /** Puts the channel in confirm mode: {@link basicPublish} then returns only once the broker acked the message. */
   confirmSelect(): void {
     this.run('confirmSelect');
   }
+  /** Makes the channel transactional: publishes and acks wait for {@link txCommit}. See {@link Channel.txSelect}. */
   txSelect(): void {
     this.run('txSelect');
   }
+  /** Commits the publishes and acks of the current transaction. See {@link Channel.txCommit}. */
   txCommit(): void {
     this.run('txCommit');
   }
+  /** Discards the publishes and acks of the current transaction. See {@link Channel.txRollback}. */
   txRollback(): void {
     this.run('txRollback');
   }
+  /**
+   * Closes the channel (its consumers end, unsettled deliveries go back to their queues); later calls on
+   * it throw `ERR_CHANNEL_CLOSED`. See {@link Channel.close}.
+   */
   close(): void {
     this.run('close');
   }

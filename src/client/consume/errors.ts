@@ -30,13 +30,17 @@ export type FailureOutcome =
 
 /** Where a failed message came from, carried by {@link HandlerError} and {@link MessageDecodeError}. */
 export interface FailedMessageInfo {
+  /** The queue the message was consumed from. */
   queue: string;
   /** 1-based attempt that failed. */
   attempt: number;
   /** Attempts allowed by the retry policy (1 without `retry`). */
   attempts: number;
+  /** The message's delivery tag on the consumer's channel (only meaningful on that channel, for correlating logs). */
   deliveryTag: number;
+  /** The message's `messageId` property, `undefined` if the publisher set none. */
   messageId: string | undefined;
+  /** What the consumer did with the message after the failure. */
   outcome: FailureOutcome;
 }
 
@@ -47,11 +51,17 @@ export interface FailedMessageInfo {
  */
 export class HandlerError extends WarrenError {
   static override readonly kind: string = 'HandlerError';
+  /** {@inheritDoc FailedMessageInfo.queue} */
   readonly queue: string;
+  /** {@inheritDoc FailedMessageInfo.attempt} */
   readonly attempt: number;
+  /** {@inheritDoc FailedMessageInfo.attempts} */
   readonly attempts: number;
+  /** {@inheritDoc FailedMessageInfo.deliveryTag} */
   readonly deliveryTag: number;
+  /** {@inheritDoc FailedMessageInfo.messageId} */
   readonly messageId: string | undefined;
+  /** {@inheritDoc FailedMessageInfo.outcome} */
   readonly outcome: FailureOutcome;
 
   constructor(info: FailedMessageInfo, cause: unknown) {
@@ -71,6 +81,7 @@ export class HandlerError extends WarrenError {
 /** A handler did not settle within `handlerTimeoutMs` (code `ERR_HANDLER_TIMEOUT`); counts as a failure. */
 export class HandlerTimeoutError extends WarrenError {
   static override readonly kind: string = 'HandlerTimeoutError';
+  /** The `handlerTimeoutMs` that was exceeded, in ms. */
   readonly timeoutMs: number;
   constructor(timeoutMs: number) {
     super(`the handler did not settle within ${timeoutMs} ms`, { code: 'ERR_HANDLER_TIMEOUT', recoverable: true });
@@ -84,9 +95,13 @@ export class HandlerTimeoutError extends WarrenError {
  */
 export class MessageDecodeError extends WarrenError {
   static override readonly kind: string = 'MessageDecodeError';
+  /** {@inheritDoc FailedMessageInfo.queue} */
   readonly queue: string;
+  /** {@inheritDoc FailedMessageInfo.deliveryTag} */
   readonly deliveryTag: number;
+  /** {@inheritDoc FailedMessageInfo.messageId} */
   readonly messageId: string | undefined;
+  /** {@inheritDoc FailedMessageInfo.outcome} */
   readonly outcome: FailureOutcome;
 
   constructor(message: string, info: Omit<FailedMessageInfo, 'attempt' | 'attempts'>, cause?: unknown) {
@@ -105,6 +120,7 @@ export class MessageDecodeError extends WarrenError {
  */
 export class ConsumerCancelledError extends WarrenError {
   static override readonly kind: string = 'ConsumerCancelledError';
+  /** The queue whose consumer the broker cancelled. */
   readonly queue: string;
   constructor(queue: string, why: string, cause?: unknown) {
     super(`the broker cancelled the consumer of queue ${JSON.stringify(queue)} and it could not resubscribe: ${why}`, {
@@ -133,8 +149,11 @@ export class NotManualModeError extends WarrenError {
 /** An RPC call got no reply within `timeoutMs` (code `ERR_RPC_TIMEOUT`). A reply arriving later is dropped. */
 export class RpcTimeoutError extends WarrenError {
   static override readonly kind: string = 'RpcTimeoutError';
+  /** The routing key the request was published with (the server's queue, for the default exchange). */
   readonly routingKey: string;
+  /** How long the call waited for the reply, in ms. */
   readonly timeoutMs: number;
+  /** The `correlationId` of the request; a reply carrying it that arrives later is dropped. */
   readonly correlationId: string;
   constructor(exchange: string, routingKey: string, timeoutMs: number, correlationId: string) {
     super(
@@ -167,6 +186,7 @@ export class RpcRemoteError extends WarrenError {
 /** The request was returned unroutable: no queue is bound for it, so no server is listening (code `ERR_RPC_NO_SERVER`). */
 export class RpcNoServerError extends WarrenError {
   static override readonly kind: string = 'RpcNoServerError';
+  /** The routing key the returned request was published with. */
   readonly routingKey: string;
   constructor(exchange: string, routingKey: string, replyCode: number, replyText: string) {
     super(

@@ -43,6 +43,7 @@ export interface MessageFields {
   exchange: string;
   /** The routing key it was first published with; restored after a retry hop like `exchange`. */
   routingKey: string;
+  /** The tag of the consumer it was delivered to (the broker's name for the subscription). */
   consumerTag: string;
 }
 
@@ -63,9 +64,11 @@ export interface ConsumeMessage<T = unknown> {
   readonly body: Buffer;
   /** The payload decoded with `json` / `schema`; without either, the raw `body`. */
   readonly value: T;
+  /** The message's properties as delivered (content type, message id, correlation id, headers...). */
   readonly properties: BasicProperties;
   /** `properties.headers`, or an empty object. */
   readonly headers: FieldTable;
+  /** Where and how it was delivered: exchange, routing key, delivery tag, redelivered flag, consumer tag. */
   readonly fields: MessageFields;
   /**
    * 1-based attempt: 1 on first delivery, 2 after the first retry, and so on. Carried through retry queues

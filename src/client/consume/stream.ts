@@ -41,7 +41,9 @@ export type StreamOffset = 'first' | 'last' | 'next' | number | bigint | Date;
 /** The stream options of {@link consume} (they make the consumer a stream consumer). */
 export interface StreamConsumeOptions {
   /**
-   * Where to start reading a stream queue; see {@link StreamOffset}. Default `'next'`. Only the first
+   * Where to start reading a stream queue: `'first'` (the oldest message kept), `'last'` (the last chunk
+   * written), `'next'` (only what is published from now on), an offset (a number or bigint ≥ 0), or a
+   * `Date` (the first chunk written at or after it, whole seconds). Default `'next'`. Only the first
    * subscription starts here: after a reconnect the consumer resumes after the last offset it processed.
    * Giving it (or `filter`) makes the consumer a stream consumer, as does a queue of the client's topology
    * with `x-queue-type: stream`. A stream consumer needs an explicit `prefetch`.

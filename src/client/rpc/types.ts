@@ -26,12 +26,13 @@ export type RpcPayload = MessageBody;
 export interface RpcOptions<Res = unknown, Req = unknown> {
   /**
    * Validates the decoded reply (a Standard Schema: zod, valibot, arktype...; or safeParse/parse); the call
-   * resolves with its output, or rejects with {@link SchemaValidationError} naming the failing paths.
+   * resolves with its output, or rejects with a `SchemaValidationError` (code `ERR_SCHEMA_VALIDATION`)
+   * naming the failing paths.
    */
   schema?: Schema<Res>;
   /**
    * Validates the request before it is sent (its output is what is sent); a failure rejects with
-   * {@link SchemaValidationError} and nothing is sent.
+   * a `SchemaValidationError` (code `ERR_SCHEMA_VALIDATION`) and nothing is sent.
    */
   requestSchema?: InputSchema<Req>;
   /** Exchange to publish the request to. Default `''` (the default exchange: the routing key names the queue). */
@@ -43,6 +44,7 @@ export interface RpcOptions<Res = unknown, Req = unknown> {
    * that arrives later is dropped. A request already written may still be handled by a server.
    */
   signal?: AbortSignal;
+  /** Application headers sent with the request (the server handler sees them). Default none. */
   headers?: FieldTable;
   /** Overrides the content type chosen from the payload. */
   contentType?: string;
