@@ -69,7 +69,11 @@ export {
   RpcTimeoutError,
   retryQueueName,
   type Schema,
+  type SchemaIssue,
+  SchemaValidationError,
   type StopOptions,
+  type StreamConsumeOptions,
+  type StreamOffset,
 } from './client/consume/consumer.js';
 export {
   ClientClosedError,

@@ -15,7 +15,7 @@ import time
 import pika
 
 # Published before the measured loop, as the Node rows do (not counted in n).
-WARM_UP = 50
+WARM_UP = 1000  # as bench/scenarios/blocking-publish.ts
 
 
 def main() -> None:

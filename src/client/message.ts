@@ -83,7 +83,7 @@ export interface PublishOptions<T = unknown> extends PublishMessageOptions {
   /**
    * Validates the message before anything is sent (a Standard Schema: zod, valibot, arktype...; or
    * safeParse/parse). Its output is what is sent (defaults and transforms applied). A failure rejects with
-   * `SchemaValidationError` naming every failing path; nothing is sent.
+   * {@link SchemaValidationError} naming every failing path; nothing is sent.
    */
   schema?: InputSchema<T>;
 }

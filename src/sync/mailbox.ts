@@ -1,9 +1,10 @@
 /**
  * The shared memory between SyncRabbitMQ (the blocked caller) and its worker: one request area written
  * only by the caller, one reply area written only by the worker, and a header of Int32 slots both wait
- * and notify on. A call costs one wake-up each way (Atomics.notify → the worker's Atomics.waitAsync;
- * Atomics.notify → the caller's Atomics.wait) and no structured clone: message bodies are copied once
- * into the shared area and once out of it, by the side that reads them, into a Buffer of its own.
+ * and notify on. A call costs one wake-up each way and no structured clone: message bodies are copied
+ * once into the shared area and once out of it, by the side that reads them, into a Buffer of its own.
+ * The caller blocks in Atomics.wait. The worker, right after answering, blocks in Atomics.wait too
+ * (for up to HOT_WAIT_MS, see there), and otherwise waits in its event loop on Atomics.waitAsync.
  *
  * Ownership: neither side keeps a view of shared memory. The Buffer a caller publishes is read (copied)
  * during the call and never retained, detached or modified; every Buffer a call returns (delivery
@@ -28,7 +29,21 @@ export const REQ_GEN = 5; // which request area is current (bumped when the call
 export const REP_FULL = 6; // 1 while a reply waits in the reply area; the caller sets it back to 0
 export const REP_LEN = 7;
 export const REP_GEN = 8;
+/**
+ * 1 while the worker blocks on REQ_SEQ itself (Atomics.wait, right after answering: the next call of a
+ * caller in a loop comes within microseconds); 0 while it is in its event loop, where only BELL reaches it.
+ */
+export const WORKER_HOT = 9;
+export const BELL = 10; // bumped (and notified) by the caller for a worker in its event loop (Atomics.waitAsync)
 export const HEADER_SLOTS = 16;
+
+/**
+ * How long the worker, having answered its last outstanding call, blocks on the next one before it goes
+ * back to its event loop. A futex wake-up costs a fraction of an event-loop one (Atomics.waitAsync posts
+ * a task to the loop through an eventfd and a promise), and a caller in a loop calls again at once. The
+ * loop's own work (heartbeats, incoming frames) waits at most this long, and only after a call.
+ */
+export const HOT_WAIT_MS = 20;
 
 /** Request formats (first byte). */
 const REQ_GENERIC = 0; // structured: v8.serialize(toThread([op, args]))
@@ -274,7 +289,13 @@ export class CallerMailbox {
     }
     Atomics.store(h, REQ_LEN, len);
     Atomics.store(h, REQ_SEQ, ++this.seq);
-    Atomics.notify(h, REQ_SEQ);
+    // A worker blocked on REQ_SEQ wakes from this alone. One in its event loop needs the bell; the
+    // worker clears WORKER_HOT before it reads REQ_SEQ again, so one of the two always sees the request.
+    if (Atomics.load(h, WORKER_HOT) === 1) Atomics.notify(h, REQ_SEQ);
+    else {
+      Atomics.add(h, BELL, 1);
+      Atomics.notify(h, BELL);
+    }
     return true;
   }
 
@@ -366,6 +387,11 @@ export class WorkerMailbox {
   private seen = 0;
   private readonly queue: { id: number; kind: number; bytes: Buffer | undefined }[] = [];
   private waitingForRoom = false;
+  /** Requests taken and not answered yet. */
+  private outstanding = 0;
+  /** Whether an Atomics.waitAsync on BELL is pending (it cannot be cancelled: it is reused). */
+  private bellArmed = false;
+  private hotScheduled = false;
 
   constructor(
     readonly header: Int32Array,
@@ -381,29 +407,52 @@ export class WorkerMailbox {
 
   /** Waits for requests for as long as the thread lives (something else must keep it alive). */
   start(): void {
-    const wake = (): void => {
-      const seq = Atomics.load(this.header, REQ_SEQ);
-      if (seq !== this.seen) {
-        this.seen = seq;
-        let req: DecodedRequest;
-        try {
-          req = this.decode();
-        } finally {
-          Atomics.store(this.header, REQ_TAKEN, seq);
-          Atomics.notify(this.header, REQ_TAKEN);
-        }
-        this.onRequest(req);
-      }
-      this.arm(wake);
-    };
-    this.arm(wake);
+    this.armBell();
+    // The caller may have written (and rung for) its first request before this thread got here.
+    this.take();
   }
 
-  private arm(wake: () => void): void {
-    const w = waitAsync(this.header, REQ_SEQ, this.seen);
-    if (w.async) void (w.value as Promise<unknown>).then(wake);
-    else queueMicrotask(wake);
+  /** Takes the request REQ_SEQ announces, if it is new. */
+  private take(): void {
+    const seq = Atomics.load(this.header, REQ_SEQ);
+    if (seq === this.seen) return;
+    this.seen = seq;
+    let req: DecodedRequest;
+    try {
+      req = this.decode();
+    } finally {
+      Atomics.store(this.header, REQ_TAKEN, seq);
+      Atomics.notify(this.header, REQ_TAKEN);
+    }
+    this.outstanding++;
+    this.onRequest(req);
   }
+
+  private armBell(): void {
+    if (this.bellArmed) return;
+    this.bellArmed = true;
+    const w = waitAsync(this.header, BELL, Atomics.load(this.header, BELL));
+    if (w.async) void (w.value as Promise<unknown>).then(this.rung);
+    else queueMicrotask(this.rung);
+  }
+
+  private readonly rung = (): void => {
+    this.bellArmed = false;
+    this.armBell();
+    this.take();
+  };
+
+  /** Blocks on the next request for up to HOT_WAIT_MS (see there), then back to the event loop. */
+  private readonly hotWait = (): void => {
+    this.hotScheduled = false;
+    const h = this.header;
+    if (this.outstanding === 0 && Atomics.load(h, REQ_SEQ) === this.seen) {
+      Atomics.wait(h, REQ_SEQ, this.seen, HOT_WAIT_MS);
+    }
+    Atomics.store(h, WORKER_HOT, 0);
+    // Read after clearing WORKER_HOT: a request written meanwhile rang the bell or is seen here (or both).
+    this.take();
+  };
 
   private decode(): DecodedRequest {
     const gen = Atomics.load(this.header, REQ_GEN);
@@ -451,6 +500,15 @@ export class WorkerMailbox {
 
   private push(id: number, kind: number, bytes: Buffer | undefined): void {
     this.queue.push({ id, kind, bytes });
+    if (this.outstanding > 0 && --this.outstanding === 0) {
+      // Hot before the caller is woken: its next request then needs no wake-up at all when it comes
+      // before this thread blocks (hotWait finds it), and only a futex one after.
+      Atomics.store(this.header, WORKER_HOT, 1);
+      if (!this.hotScheduled) {
+        this.hotScheduled = true;
+        setImmediate(this.hotWait); // after this turn of the loop, whatever else it has to do first
+      }
+    }
     this.flush();
   }
 

@@ -1,7 +1,7 @@
 /**
  * The worker thread behind {@link SyncRabbitMQ}: runs an AsyncRabbitMQ and answers its requests. They
- * arrive in shared memory (see mailbox.ts), waking this thread through Atomics.waitAsync; the answer is
- * written back there and the blocked caller woken with Atomics.notify.
+ * arrive in shared memory (see mailbox.ts), waking this thread (Atomics.wait / Atomics.waitAsync); the
+ * answer is written back there and the blocked caller woken with Atomics.notify.
  */
 import { type MessagePort, parentPort, workerData } from 'node:worker_threads';
 import { AsyncRabbitMQ, type AsyncRabbitMQOptions } from '../client/async-rabbitmq.js';

@@ -26,13 +26,13 @@ export type RpcPayload = MessageBody;
 export interface RpcOptions<Res = unknown, Req = unknown> {
   /**
    * Validates the decoded reply (a Standard Schema: zod, valibot, arktype...; or safeParse/parse); the call
-   * resolves with its output, or rejects with a `SchemaValidationError` (code `ERR_SCHEMA_VALIDATION`)
+   * resolves with its output, or rejects with a {@link SchemaValidationError} (code `ERR_SCHEMA_VALIDATION`)
    * naming the failing paths.
    */
   schema?: Schema<Res>;
   /**
    * Validates the request before it is sent (its output is what is sent); a failure rejects with
-   * a `SchemaValidationError` (code `ERR_SCHEMA_VALIDATION`) and nothing is sent.
+   * a {@link SchemaValidationError} (code `ERR_SCHEMA_VALIDATION`) and nothing is sent.
    */
   requestSchema?: InputSchema<Req>;
   /** Exchange to publish the request to. Default `''` (the default exchange: the routing key names the queue). */

@@ -218,3 +218,40 @@ describe('SyncRabbitMQ', () => {
     expect(inspect(mq)).toBe('SyncRabbitMQ { worker: closed, callTimeoutMs: 120000 }');
   });
 });
+
+describe('SyncRabbitMQ worker between calls', () => {
+  /** Blocks this thread as a busy synchronous program would (no event loop runs here meanwhile). */
+  const blockFor = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+
+  it('keeps its connection (heartbeats every 1 s) through back-to-back calls and through a caller idle for 3.5 s', () => {
+    const queue = uniqueName('sync-hot');
+    const lost: string[] = [];
+    const ignore = () => {};
+    const logger = {
+      debug: ignore,
+      info: ignore,
+      error: ignore,
+      warn: (...args: unknown[]) => {
+        const text = args.map(String).join(' ');
+        if (text.includes('connection lost')) lost.push(text);
+      },
+    };
+    // Exclusive: the queue, and what it holds, would be gone with the connection.
+    const mq = client({ queues: [{ name: queue, exclusive: true }] }, { urls: brokerUrl(), heartbeat: 1, logger });
+    mq.connect();
+    let published = 0;
+    const until = Date.now() + 3500;
+    while (Date.now() < until) {
+      mq.publishMessage(queue, 'x', { persistent: false });
+      published++;
+    }
+    blockFor(3500);
+    mq.publishMessage(queue, 'last', { persistent: false });
+    published++;
+    const ch = mq.getChannel();
+    expect(ch.queueDeclare({ queue, passive: true }).messageCount).toBe(published);
+    expect(lost).toEqual([]);
+    expect(mq.state).toBe('ready');
+    mq.disconnect();
+  }, 20_000);
+});

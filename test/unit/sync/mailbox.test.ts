@@ -1,7 +1,15 @@
 import { MessageChannel } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Decimal } from '../../../src/protocol/field-table.js';
-import { Area, CallerMailbox, type DecodedRequest, HEADER_SLOTS, WorkerMailbox } from '../../../src/sync/mailbox.js';
+import {
+  Area,
+  CallerMailbox,
+  type DecodedRequest,
+  HEADER_SLOTS,
+  HOT_WAIT_MS,
+  WORKER_HOT,
+  WorkerMailbox,
+} from '../../../src/sync/mailbox.js';
 import { toThread } from '../../../src/sync/messages.js';
 import { waitFor } from '../../helpers/wait.js';
 
@@ -31,8 +39,10 @@ function pair() {
     (r) => got.push(r),
   );
   worker.start();
-  return { caller, worker, got };
+  return { caller, worker, got, header };
 }
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('sync mailbox', () => {
   it('carries publishes (binary) and other calls (structured) with their exact values; bytes are copied', async () => {
@@ -105,5 +115,60 @@ describe('sync mailbox', () => {
     expect(caller.takeReply()).toEqual({ id: 2, ok: false, error: { name: 'Error', message: 'two' } });
     await waitFor(() => caller.hasReply, 'the mailbox');
     expect(caller.takeReply()).toEqual({ id: 3, ok: true, value: undefined });
+  });
+
+  it('takes a request written before the worker end started', async () => {
+    const header = new Int32Array(new SharedArrayBuffer(HEADER_SLOTS * 4));
+    const requests = new MessageChannel();
+    const replies = new MessageChannel();
+    ports.push(requests, replies);
+    const replyArea = Area.create();
+    const caller = new CallerMailbox(header, requests.port1, replies.port1, replyArea);
+    expect(caller.send(1, 'status', [], 1000)).toBe(true);
+    const got: DecodedRequest[] = [];
+    new WorkerMailbox(header, caller.initialRequestArea, replyArea.sab, requests.port2, replies.port2, (r) =>
+      got.push(r),
+    ).start();
+    await waitFor(() => got.length === 1, 'the first request');
+    expect(got[0]).toEqual({ id: 1, op: 'status', args: [] });
+  });
+
+  it('after its last answer the worker is hot (the next request needs no bell), then cold again', async () => {
+    const { caller, worker, got, header } = pair();
+    expect(caller.send(1, 'status', [], 1000)).toBe(true);
+    await waitFor(() => got.length === 1, 'request 1');
+    expect(Atomics.load(header, WORKER_HOT)).toBe(0);
+    worker.answer(1, 'one');
+    // Hot from the answer on, so the caller, woken by it, finds the worker ready for its next request.
+    expect(Atomics.load(header, WORKER_HOT)).toBe(1);
+    expect(caller.takeReply()).toEqual({ id: 1, ok: true, value: 'one' });
+    expect(caller.send(2, 'status', [], 1000)).toBe(true);
+    // Taken by the hot wait (one turn of the loop), not by a bell.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(got.map((r) => r.id)).toEqual([1, 2]);
+    expect(Atomics.load(header, WORKER_HOT)).toBe(0);
+
+    worker.answer(2, 'two');
+    caller.takeReply();
+    // Nothing comes: after HOT_WAIT_MS the worker is back in its event loop, where the bell reaches it.
+    await sleep(HOT_WAIT_MS * 3);
+    expect(Atomics.load(header, WORKER_HOT)).toBe(0);
+    expect(caller.send(3, 'status', [], 1000)).toBe(true);
+    await waitFor(() => got.length === 3, 'request 3 (through the bell)');
+    expect(got[2]!.id).toBe(3);
+  });
+
+  it('stays in its event loop while a call is unanswered (a later request, after a timeout, is still taken)', async () => {
+    const { caller, worker, got, header } = pair();
+    expect(caller.send(1, 'next', [], 1000)).toBe(true);
+    await waitFor(() => got.length === 1, 'request 1');
+    // The caller gave up on 1 and calls again: the worker, still owing 1, must take 2 from its loop.
+    expect(caller.send(2, 'status', [], 1000)).toBe(true);
+    await waitFor(() => got.length === 2, 'request 2');
+    worker.answer(2, 'two');
+    expect(Atomics.load(header, WORKER_HOT)).toBe(0); // 1 is still owed: not hot
+    worker.answer(1, 'one');
+    expect(Atomics.load(header, WORKER_HOT)).toBe(1);
+    expect(caller.takeReply()).toEqual({ id: 2, ok: true, value: 'two' });
   });
 });
