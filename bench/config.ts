@@ -48,7 +48,7 @@ export interface BenchConfig {
   clients: string[] | undefined;
   /** Only these scenarios (BENCH_SCENARIOS=publish,consume,memory); all when unset. */
   scenarios: string[] | undefined;
-  /** Clients of the memory section (BENCH_RSS_CLIENTS), default warren and amqplib. */
+  /** Clients of the memory sections (BENCH_RSS_CLIENTS): default warren (engine), warren-mq (publishMessage, mq.consume) and amqplib. */
   rssClients: string[];
   /** When set, workers run with --cpu-prof and write their profiles here (BENCH_CPU_PROF=/tmp/prof). */
   cpuProfDir: string | undefined;
@@ -69,7 +69,7 @@ export function loadConfig(): BenchConfig {
     bodySize: intEnv('BENCH_BODY_SIZE', 100),
     clients: listEnv('BENCH_CLIENTS'),
     scenarios: listEnv('BENCH_SCENARIOS'),
-    rssClients: listEnv('BENCH_RSS_CLIENTS') ?? ['warren', 'amqplib'],
+    rssClients: listEnv('BENCH_RSS_CLIENTS') ?? ['warren', 'warren-mq', 'amqplib'],
     cpuProfDir: process.env.BENCH_CPU_PROF || undefined,
     out: process.env.BENCH_OUT ?? '.bench-results/latest.json',
   };

@@ -49,6 +49,7 @@ export interface Ratio {
 
 export interface MemorySummary {
   client: string;
+  scenario: string;
   n: number;
   samples: MemorySample[];
   /** Highest sampled RSS. */
@@ -158,6 +159,7 @@ export function summarizeMemory(records: RunRecord[]): MemorySummary[] {
     const reference = samples.find((s) => s.messages >= RSS_REFERENCE_AT);
     const summary: MemorySummary = {
       client: r.client,
+      scenario: r.scenario,
       n: r.n,
       samples,
       peakRss: Math.max(...samples.map((s) => s.rss)),
@@ -255,10 +257,18 @@ export function formatRatios(ratios: Ratio[]): string {
   return `## warren / best peer (CPU: vs the lowest peer CPU; throughput: vs the highest peer msg/s)\n\n${table(header, rows)}`;
 }
 
-export function formatMemory(memory: MemorySummary[], config: BenchConfig, maxLength: number): string {
-  const title =
-    `## memory — ${int(config.rssN)} confirmed publishes (window ${config.window}) into a queue with ` +
-    `x-max-length=${maxLength}; RSS in MiB every ${int(config.rssEvery)} messages`;
+/** The memory section of one scenario: `memory` (publishing) or `memory-consume`. */
+export function formatMemory(
+  memory: MemorySummary[],
+  config: BenchConfig,
+  maxLength: number,
+  scenario = 'memory',
+): string {
+  const what =
+    scenario === 'memory-consume'
+      ? `${int(config.rssN)} messages consumed and acked (prefetch ${config.prefetch})`
+      : `${int(config.rssN)} confirmed publishes (window ${config.window}) into a queue with x-max-length=${maxLength}`;
+  const title = `## ${scenario} — ${what}; RSS in MiB every ${int(config.rssEvery)} messages`;
   if (memory.length === 0) return `${title}\n\n(no results)`;
   const points = [...new Set(memory.flatMap((m) => m.samples.map((s) => s.messages)))].sort((a, b) => a - b);
   const rows = points.map((p) => [

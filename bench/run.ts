@@ -16,8 +16,9 @@
  *   BlockingChannel via bench/python/, BENCH_PYTHON=/usr/bin/python3) and blocking-many (publishMany ×1000),
  *   judged by bench/targets.ts; publish-16k / consume-16k / publish-1m / consume-1m (MB/s, CPU ms/MB);
  *   fanout (1 publisher → 10 queues/consumers); channels-100 (one connection); connections-10; rpc-1 /
- *   rpc-100 (concurrent callers; p50/p99 round trip); memory.
- *   BENCH_RSS_CLIENTS      memory-section clients (warren,amqplib)
+ *   rpc-100 (concurrent callers; p50/p99 round trip); memory (1M confirmed publishes) and memory-consume
+ *   (1M consumed and acked): RSS sampled along the way, peak and end reported.
+ *   BENCH_RSS_CLIENTS      memory-section clients (warren,warren-mq,amqplib)
  *   BENCH_WINDOW / BENCH_PREFETCH / BENCH_BODY_SIZE (1000 / 1000 / 100)
  *   BENCH_URL              broker (default WARREN_TEST_URL or amqp://guest:guest@127.0.0.1:5672/%2F)
  *   BENCH_CPU_PROF=/tmp/p  run workers with --cpu-prof, profiles in that folder (summarize them with
@@ -267,7 +268,16 @@ async function main(): Promise<void> {
     const met = formatTargets(targets);
     if (met) sections.push(met);
   }
-  if (jobs.some((j) => j.scenario.section === 'memory')) sections.push(formatMemory(memory, config, MAX_LENGTH));
+  for (const name of new Set(jobs.filter((j) => j.scenario.section === 'memory').map((j) => j.scenarioName))) {
+    sections.push(
+      formatMemory(
+        memory.filter((m) => m.scenario === name),
+        config,
+        MAX_LENGTH,
+        name,
+      ),
+    );
+  }
   const failed = records.filter((r) => r.error || r.problem);
   if (failed.length) {
     sections.push(

@@ -3,6 +3,7 @@ import blockingPublish from './blocking-publish.js';
 import consume from './consume.js';
 import { consumeOfSize, fanout, manyChannels, manyConnections, publishOfSize, rpc } from './factories.js';
 import memory from './memory.js';
+import memoryConsume from './memory-consume.js';
 import publish from './publish.js';
 import type { Scenario } from './types.js';
 
@@ -25,4 +26,5 @@ export const SCENARIOS: Record<string, Scenario> = {
   'rpc-1': rpc(1, 500),
   'rpc-100': rpc(100, 20_000),
   memory,
+  'memory-consume': memoryConsume,
 };

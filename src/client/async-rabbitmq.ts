@@ -239,7 +239,7 @@ export class AsyncRabbitMQ extends EventEmitter<AsyncRabbitMQEvents> implements 
    * Publishes a message and resolves once the broker confirmed it.
    *
    * `message` may be a string (text/plain), bytes, or a plain object (sent as JSON, application/json).
-   * Every message gets a `messageId` (a UUID unless given) that stays the same if it has to be published
+   * Every message gets a `messageId` (a UUIDv7 unless given) that stays the same if it has to be published
    * again after a reconnect, so consumers can drop duplicates. While disconnected the message waits in a
    * bounded buffer; see {@link PublishBufferOptions}.
    *

@@ -1,8 +1,8 @@
-import { randomUUID } from 'node:crypto';
 import { type FieldTable, TypedValue } from '../protocol/field-table.js';
 import type { BasicProperties } from '../protocol/spec.js';
 import type { InputSchema } from './consume/schema.js';
 import { InvalidMessageError } from './errors.js';
+import { newMessageId } from './publish/message-id.js';
 import type { OutgoingMessage } from './publisher.js';
 
 /**
@@ -43,7 +43,10 @@ export interface PublishMessageOptions {
    * route by them. Default none.
    */
   headers?: FieldTable;
-  /** Default: a random UUID, kept across republishes so consumers can drop duplicates. */
+  /**
+   * Default: a UUIDv7 (RFC 9562: time-ordered, unique across processes), kept across republishes so
+   * consumers can drop duplicates.
+   */
   messageId?: string;
   /** Default: application/json for objects, text/plain for strings, unset for bytes. */
   contentType?: string;
@@ -124,7 +127,7 @@ export function buildMessage(routingKey: string, message: MessageBody, o: Publis
     correlationId: o.correlationId,
     replyTo: o.replyTo,
     expiration: checkExpiration(o.expiration),
-    messageId: o.messageId ?? randomUUID(),
+    messageId: o.messageId ?? newMessageId(),
     timestamp: o.timestamp ?? new Date(),
     type: o.type,
     userId: o.userId,

@@ -49,10 +49,10 @@ import type { Participant, Session, SessionHost } from '../session/types.js';
 import { ConsumerInterruptedError, closeReason } from './broker-errors.js';
 import { declareCompanions, redeclareQueue } from './companions.js';
 import { Deliveries } from './deliveries.js';
-import { type Entry, type IncomingDelivery, Message, type SettleKind, withOutcomes } from './delivery.js';
+import { type Entry, type IncomingDelivery, isThenable, Message, type SettleKind, withOutcomes } from './delivery.js';
 import { atDeliveryLimit, brokerMajorOf, type DeliveryLimit, resolveDeliveryLimit } from './delivery-limit.js';
 import { ConsumerCancelledError, errorText, HandlerError, HandlerTimeoutError } from './errors.js';
-import { attemptOf, type ConsumeMessage, decodePayload } from './message.js';
+import { attemptOf, type ConsumeMessage, type Decoded, decodePayload } from './message.js';
 import { type ConsumeOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import { Outcomes } from './outcomes.js';
 import {
@@ -606,45 +606,68 @@ export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
     ackCredit(entry.channel, entry);
   }
 
-  private async process(entry: Entry): Promise<void> {
+  /**
+   * Runs one delivery through the handler and the outcome policy. A handler that returns (or throws)
+   * synchronously is settled right away, without a promise, an await or a closure: `undefined` then.
+   */
+  private process(entry: Entry): Promise<void> | undefined {
     const d = entry.delivery;
     const attempt = attemptOf(d.properties.headers);
     const o = this.opts;
     const limited = this.stream === undefined ? atDeliveryLimit(this.deliveryLimit, d.properties.headers) : undefined;
-    if (limited !== undefined) {
-      await this.outcomes.atDeliveryLimit(entry, attempt, limited);
-      return;
-    }
+    if (limited !== undefined) return this.outcomes.atDeliveryLimit(entry, attempt, limited);
     if (d.decodeError !== undefined) {
       const why = `its content header could not be decoded: ${errorText(d.decodeError)}`;
-      await this.outcomes.undecodable(entry, attempt, why, d.decodeError);
-      return;
+      return this.outcomes.undecodable(entry, attempt, why, d.decodeError);
     }
     // A raw payload needs no decoding step (and no result object per message).
-    let decoded = o.json || o.schema !== undefined ? decodePayload<T>(d.body, o.json, o.schema) : undefined;
-    if (decoded instanceof Promise) decoded = await decoded;
+    const decoded = o.json || o.schema !== undefined ? decodePayload<T>(d.body, o.json, o.schema) : undefined;
+    if (decoded instanceof Promise) return decoded.then((r) => this.run(entry, attempt, r));
+    return this.run(entry, attempt, decoded);
+  }
+
+  private run(entry: Entry, attempt: number, decoded: Decoded<T> | undefined): Promise<void> | undefined {
     if (decoded !== undefined && !decoded.ok) {
-      await this.outcomes.undecodable(entry, attempt, decoded.error, decoded.cause);
-      return;
+      return this.outcomes.undecodable(entry, attempt, decoded.error, decoded.cause);
     }
-    const value = decoded === undefined ? (d.body as unknown as T) : decoded.value;
-    const call = async (n: number): Promise<void> => {
-      const msg = new Message<T>(this.name, entry, value, n, o.manual, this.deliveries.settle);
-      if (o.handlerTimeoutMs === undefined) await this.handler(msg);
-      else await this.invokeWithTimeout(msg, o.handlerTimeoutMs);
-    };
+    const value = decoded === undefined ? (entry.delivery.body as unknown as T) : decoded.value;
+    let result: unknown;
     try {
-      await call(attempt);
+      result = this.invoke(entry, value, attempt);
     } catch (err) {
-      if (this.stream !== undefined && !entry.settled) {
-        await this.streamFailed(entry, attempt, err, call);
-        return;
-      }
-      await this.outcomes.failed(entry, attempt, err);
-      return;
+      // A microtask later, as for a rejected promise: the failure path (reports, retries) never runs
+      // inside the delivery's dispatch, before whoever awaits consume() has had a turn.
+      return Promise.reject(err).then(undefined, (e: unknown) => this.handlerFailed(entry, attempt, value, e));
     }
+    if (!isThenable(result)) {
+      this.handled(entry);
+      return undefined;
+    }
+    return Promise.resolve(result).then(
+      () => this.handled(entry),
+      (err: unknown) => this.handlerFailed(entry, attempt, value, err),
+    );
+  }
+
+  /** Calls the handler with attempt `n` of the delivery; what it returns (a promise, or anything). */
+  private invoke(entry: Entry, value: T, n: number): unknown {
+    const o = this.opts;
+    const msg = new Message<T>(this.name, entry, value, n, o.manual, this.deliveries.settle);
+    return o.handlerTimeoutMs === undefined ? this.handler(msg) : this.invokeWithTimeout(msg, o.handlerTimeoutMs);
+  }
+
+  private handled(entry: Entry): void {
     this.counters.processed++;
-    if (!o.manual) this.deliveries.settle(entry, 'ack', false);
+    if (!this.opts.manual) this.deliveries.settle(entry, 'ack', false);
+  }
+
+  private handlerFailed(entry: Entry, attempt: number, value: T, err: unknown): Promise<void> {
+    if (this.stream !== undefined && !entry.settled) {
+      return this.streamFailed(entry, attempt, err, async (n) => {
+        await this.invoke(entry, value, n);
+      });
+    }
+    return this.outcomes.failed(entry, attempt, err);
   }
 
   /** A stream handler failed: retried in-process (a stream cannot requeue), then the failure policy. */

@@ -15,8 +15,8 @@ export class Deliveries {
 
   constructor(
     private readonly concurrency: number,
-    /** Runs one delivery through the handler and the outcome policy. */
-    private readonly process: (entry: Entry) => Promise<void>,
+    /** Runs one delivery through the handler and the outcome policy; `undefined` when it finished already. */
+    private readonly process: (entry: Entry) => Promise<void> | undefined,
     private readonly failed: (err: unknown) => void,
     /** True once no new handler may start (stopping). */
     private readonly halted: () => boolean,
@@ -106,7 +106,18 @@ export class Deliveries {
 
   private run(entry: Entry): void {
     this.running++;
-    this.process(entry).then(this.finished, this.processFailed);
+    let done: Promise<void> | undefined;
+    try {
+      done = this.process(entry);
+    } catch (err) {
+      this.running--;
+      this.failed(err);
+      return;
+    }
+    // Finished synchronously: the slot is free again, and the loop that called run (pump) goes on by
+    // itself (pumping from here would recurse once per held delivery).
+    if (done === undefined) this.running--;
+    else done.then(this.finished, this.processFailed);
   }
 
   // Bound once: a closure per message would be garbage per message.

@@ -113,15 +113,20 @@ export class Message<T> implements ConsumeMessage<T> {
   }
 }
 
+/** Whether a handler's result is to be awaited (a promise, or any object with a `then` method). */
+export function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as PromiseLike<unknown> | null)?.then === 'function';
+}
+
 /**
  * A handler whose explicit outcome (returned, or made with the message's methods) is thrown, so that the
  * consumer's failure path (`outcomes.ts`) carries it out like any other non-ack.
  */
 export function withOutcomes<T>(handler: (msg: ConsumeMessage<T>) => unknown): (msg: ConsumeMessage<T>) => unknown {
-  // No extra promise per message for handlers that are synchronous: a sync throw is caught by the caller's await.
+  // No extra promise per message for handlers that are synchronous: a sync throw reaches the consumer as one.
   return (msg) => {
     const result = handler(msg);
-    if (typeof (result as PromiseLike<unknown> | null)?.then === 'function') {
+    if (isThenable(result)) {
       return Promise.resolve(result).then((r) => decided(msg, r));
     }
     decided(msg, result);

@@ -11,7 +11,8 @@ import { uniqueName } from '../../helpers/broker.js';
 import { clientSuite, getAll, messageCount, rejectionOf } from './client-helpers.js';
 
 const suite = clientSuite();
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+/** A UUIDv7 (RFC 9562): what publishMessage gives a message without a messageId. */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 /** A connected client with one (non-durable) queue. */
 async function withQueue(label: string): Promise<{ mq: AsyncRabbitMQ; queue: string }> {
@@ -55,7 +56,7 @@ describe('publishMessage: bodies and properties', () => {
     expect(custom.properties.contentEncoding).toBe('identity');
   });
 
-  it('sets a UUID messageId unless one is given, and a timestamp', async () => {
+  it('sets a UUIDv7 messageId unless one is given, and a timestamp', async () => {
     const { mq, queue } = await withQueue('ids');
     const before = Math.floor(Date.now() / 1000);
     await mq.publishMessage(queue, 'a');
