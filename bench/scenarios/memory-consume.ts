@@ -3,7 +3,8 @@
  * all of them, sampling process.memoryUsage() every `rssEvery` deliveries: the consumer's footprint must
  * stay flat however many messages went through it.
  */
-import { DeliveryCounter, makeBody, Stopwatch } from '../measure.js';
+import { DeliveryCounter, Stopwatch } from '../measure.js';
+import consume from './consume.js';
 import type { MemorySample, Scenario } from './types.js';
 
 const memoryConsume: Scenario = {
@@ -14,10 +15,8 @@ const memoryConsume: Scenario = {
   defaultClients: (config) => config.rssClients,
   supports: (client) => client.openConsumer !== undefined,
 
-  async prepare(admin, queue, n, config) {
-    await admin.declare(queue);
-    await admin.fill(queue, n, makeBody(config.bodySize));
-  },
+  // A queue pre-filled with all n messages, as the consume scenario's.
+  prepare: consume.prepare,
 
   async run(client, { url, queue, n, config }) {
     const samples: MemorySample[] = [];
@@ -47,10 +46,7 @@ const memoryConsume: Scenario = {
     return { ...result, memory: { samples, maxRss } };
   },
 
-  async verify(admin, queue) {
-    const count = await admin.count(queue);
-    return count === 0 ? undefined : `${count} messages left in the queue: not every delivery was acked`;
-  },
+  verify: consume.verify,
 };
 
 export default memoryConsume;

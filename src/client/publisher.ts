@@ -50,6 +50,13 @@ export interface PublishBufferOptions {
   maxNackRetries?: number;
 }
 
+/** Where {@link captureResolvers} leaves the resolvers of the promise it was the executor of. */
+const captured: { resolve: () => void; reject: (err: Error) => void } = { resolve: () => {}, reject: () => {} };
+const captureResolvers = (resolve: () => void, reject: (err: Error) => void): void => {
+  captured.resolve = resolve;
+  captured.reject = reject;
+};
+
 /** RabbitMQ 4's default `max_message_size`. */
 const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 
@@ -207,35 +214,45 @@ export class Publisher implements EntryOwner {
     ms: number,
     signal: AbortSignal | undefined,
   ): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      this.held++;
-      this.heldBytes += message.body.length;
-      this.counters.published++;
-      const e = new Entry(this, message, resolve, reject);
-      e.deadline = deadline;
-      e.timeoutMs = ms;
-      // One timer for the whole buffer: armed only when this deadline is the earliest (normally it is not).
-      if (deadline < this.sweepAt) this.armSweep(deadline);
-      if (signal !== undefined) {
-        e.signal = signal;
-        e.onAbort = () => this.giveUp(e, new AbortedError('publishMessage', signal.reason));
-        signal.addEventListener('abort', e.onAbort, { once: true });
-      }
-      const channel = this.channel;
-      // The common case writes at once, without a trip through the queue.
-      if (
-        channel !== null &&
-        this.queueHead === this.queue.length &&
-        this.isolating === null &&
-        this.suspects === 0 &&
-        !this.paused &&
-        !this.goesAlone(e)
-      ) {
-        if (this.write(channel, e)) return;
-      }
-      this.queue.push(e);
-      this.pump();
-    });
+    // The executor is one shared function, not a closure per message: it hands the resolvers over here.
+    const promise = new Promise<void>(captureResolvers);
+    const e = new Entry(this, message, captured.resolve, captured.reject);
+    try {
+      this.admit(e, deadline, ms, signal);
+    } catch (err) {
+      e.fail(err as Error); // as a throw inside a promise executor would
+    }
+    return promise;
+  }
+
+  /** Takes `e` into the buffer, and writes it now when nothing stands in its way. */
+  private admit(e: Entry, deadline: number, ms: number, signal: AbortSignal | undefined): void {
+    this.held++;
+    this.heldBytes += e.bytes;
+    this.counters.published++;
+    e.deadline = deadline;
+    e.timeoutMs = ms;
+    // One timer for the whole buffer: armed only when this deadline is the earliest (normally it is not).
+    if (deadline < this.sweepAt) this.armSweep(deadline);
+    if (signal !== undefined) {
+      e.signal = signal;
+      e.onAbort = () => this.giveUp(e, new AbortedError('publishMessage', signal.reason));
+      signal.addEventListener('abort', e.onAbort, { once: true });
+    }
+    const channel = this.channel;
+    // The common case writes at once, without a trip through the queue.
+    if (
+      channel !== null &&
+      this.queueHead === this.queue.length &&
+      this.isolating === null &&
+      this.suspects === 0 &&
+      !this.paused &&
+      !this.goesAlone(e)
+    ) {
+      if (this.write(channel, e)) return;
+    }
+    this.queue.push(e);
+    this.pump();
   }
 
   /**

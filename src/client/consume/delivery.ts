@@ -33,7 +33,7 @@ export type Settle = (entry: Entry, kind: SettleKind, requeue: boolean) => boole
 export class Message<T> implements ConsumeMessage<T> {
   readonly body: Buffer;
   readonly properties: Delivery['properties'];
-  readonly headers: FieldTable;
+  private headersMade: FieldTable | undefined;
   private fieldsMade: MessageFields | undefined;
 
   constructor(
@@ -47,7 +47,12 @@ export class Message<T> implements ConsumeMessage<T> {
     const d = entry.delivery;
     this.body = d.body;
     this.properties = d.properties;
-    this.headers = d.properties.headers ?? {};
+  }
+
+  /** The message's headers; an empty table (made on first use) when it has none. */
+  get headers(): FieldTable {
+    this.headersMade ??= this.properties.headers ?? {};
+    return this.headersMade;
   }
 
   /** Made on first use: most handlers never look, and it is two objects per message. */

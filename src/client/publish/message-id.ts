@@ -48,13 +48,16 @@ export class MessageIdSource {
       randomFillSync(this.pool);
       this.poolAt = 0;
     }
-    const r = this.pool.subarray(this.poolAt, (this.poolAt += PER_MS));
+    const r = this.pool;
+    const o = this.poolAt;
+    this.poolAt += PER_MS;
     // Below 2048: at least 2048 ids before the counter runs out within one millisecond.
-    this.counter = ((r[8]! << 8) | r[9]!) & 0x7ff;
+    this.counter = ((r[o + 8]! << 8) | r[o + 9]!) & 0x7ff;
     const t = ms.toString(16).padStart(12, '0');
     this.head = `${t.slice(0, 8)}-${t.slice(8, 12)}-7`;
-    const variant = (r[0]! & 0x3f) | 0x80;
-    this.tail = `-${HEX2[variant]}${HEX2[r[1]!]}-${HEX2[r[2]!]}${HEX2[r[3]!]}${HEX2[r[4]!]}${HEX2[r[5]!]}${HEX2[r[6]!]}${HEX2[r[7]!]}`;
+    const hex = (i: number) => HEX2[r[o + i]!];
+    const variant = HEX2[(r[o]! & 0x3f) | 0x80];
+    this.tail = `-${variant}${hex(1)}-${hex(2)}${hex(3)}${hex(4)}${hex(5)}${hex(6)}${hex(7)}`;
   }
 }
 

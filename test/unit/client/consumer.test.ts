@@ -445,6 +445,40 @@ describe('consume pipeline (fake broker)', () => {
     await consumer.stop();
   });
 
+  it('a synchronous handler is settled at once; 50 000 deliveries held behind one slow one are run in order, acked, without recursion', async () => {
+    const f = fakeHost();
+    const gate = deferred();
+    const seen: string[] = [];
+    await consume(
+      f.host,
+      'jobs',
+      (m) => {
+        const body = m.body.toString();
+        seen.push(body);
+        // The first one waits: every later delivery is held for the single handler slot meanwhile.
+        return body === 'm1' ? gate.promise : undefined;
+      },
+      { prefetch: 60_000, concurrency: 1 },
+    );
+    const ch = f.conn.consuming;
+    ch.deliver(1, 'm1');
+    expect(ch.calls).not.toContain('ack 1');
+    const n = 50_000;
+    for (let tag = 2; tag <= n; tag++) ch.deliver(tag, `m${tag}`);
+    expect(seen).toEqual(['m1']);
+    gate.resolve();
+    await tick();
+    expect(seen).toHaveLength(n);
+    expect(seen.every((b, i) => b === `m${i + 1}`)).toBe(true);
+    const acks = ch.calls.filter((c) => c.startsWith('ack '));
+    expect(acks).toHaveLength(n);
+    expect(acks[0]).toBe('ack 1');
+    expect(acks.at(-1)).toBe(`ack ${n}`);
+    // Delivered while nothing else runs: acked before deliver() returns (no promise, no await).
+    ch.deliver(n + 1, 'late');
+    expect(ch.calls.at(-1)).toBe(`ack ${n + 1}`);
+  });
+
   it('holds deliveries beyond `concurrency`; stop() requeues the unstarted ones and waits for the running ones', async () => {
     const f = fakeHost();
     const gate = deferred();

@@ -7,7 +7,11 @@ const V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}
 /** The id's fields: Unix ms, the 12-bit counter, the 62 random bits (as hex). */
 function fields(id: string) {
   const hex = id.replaceAll('-', '');
-  return { ms: Number.parseInt(hex.slice(0, 12), 16), counter: Number.parseInt(hex.slice(13, 16), 16), rand: hex.slice(16) };
+  return {
+    ms: Number.parseInt(hex.slice(0, 12), 16),
+    counter: Number.parseInt(hex.slice(13, 16), 16),
+    rand: hex.slice(16),
+  };
 }
 
 describe('message ids (UUIDv7)', () => {

@@ -22,7 +22,7 @@ afterEach(() => {
 });
 
 /** Both ends in one thread (Atomics.waitAsync is woken by a notify from the same thread too). */
-function pair() {
+function pair(options: { start?: boolean } = {}) {
   const header = new Int32Array(new SharedArrayBuffer(HEADER_SLOTS * 4));
   const requests = new MessageChannel();
   const replies = new MessageChannel();
@@ -38,7 +38,7 @@ function pair() {
     replies.port2,
     (r) => got.push(r),
   );
-  worker.start();
+  if (options.start !== false) worker.start();
   return { caller, worker, got, header };
 }
 
@@ -118,17 +118,9 @@ describe('sync mailbox', () => {
   });
 
   it('takes a request written before the worker end started', async () => {
-    const header = new Int32Array(new SharedArrayBuffer(HEADER_SLOTS * 4));
-    const requests = new MessageChannel();
-    const replies = new MessageChannel();
-    ports.push(requests, replies);
-    const replyArea = Area.create();
-    const caller = new CallerMailbox(header, requests.port1, replies.port1, replyArea);
+    const { caller, worker, got } = pair({ start: false });
     expect(caller.send(1, 'status', [], 1000)).toBe(true);
-    const got: DecodedRequest[] = [];
-    new WorkerMailbox(header, caller.initialRequestArea, replyArea.sab, requests.port2, replies.port2, (r) =>
-      got.push(r),
-    ).start();
+    worker.start();
     await waitFor(() => got.length === 1, 'the first request');
     expect(got[0]).toEqual({ id: 1, op: 'status', args: [] });
   });
