@@ -6,6 +6,9 @@
 import { observeSettle } from '../observe/consume.js';
 import type { Entry, Settle, SettleKind } from './delivery.js';
 
+/** Taken slots at the front of the held deliveries' array worth dropping (a copy of what is left). */
+const COMPACT_AFTER = 1024;
+
 export class Deliveries {
   private waiting: Entry[] = [];
   private waitingHead = 0;
@@ -27,6 +30,11 @@ export class Deliveries {
   /** Received and not yet settled (running, held for a handler slot, or awaiting a republish confirm). */
   get inFlight(): number {
     return this.unsettled;
+  }
+
+  /** @internal Slots of the array that holds deliveries waiting for a handler (taken ones included). */
+  get retainedWaiting(): number {
+    return this.waiting.length;
   }
 
   /** Handlers running now. */
@@ -144,6 +152,10 @@ export class Deliveries {
     }
     if (this.waitingHead === this.waiting.length) {
       this.waiting = [];
+      this.waitingHead = 0;
+    } else if (this.waitingHead > COMPACT_AFTER && this.waitingHead * 2 > this.waiting.length) {
+      // A backlog that never drains would otherwise keep every slot ever taken.
+      this.waiting = this.waiting.slice(this.waitingHead);
       this.waitingHead = 0;
     }
   }

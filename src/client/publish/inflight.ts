@@ -30,9 +30,9 @@ export class InflightList {
     return this.live;
   }
 
-  /** Slots held (live and not yet compacted away). */
+  /** Slots the list's array holds: live ones, cleared ones not compacted away yet, and those before `head`. */
   get retained(): number {
-    return this.slots.length - this.head;
+    return this.slots.length;
   }
 
   /** Calls `fn` with every entry in flight, in write order. */
@@ -66,7 +66,9 @@ export class InflightList {
       return;
     }
     while (slots[this.head] === null) this.head++;
-    const dead = slots.length - this.head - this.live;
+    // Dead: every slot that is not live, the settled ones before `head` included (in-order confirms
+    // leave all of theirs there; a window that never drains would otherwise grow its array forever).
+    const dead = slots.length - this.live;
     if (dead > COMPACT_MIN_DEAD && dead > this.live) this.compact();
   }
 

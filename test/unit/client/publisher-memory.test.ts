@@ -65,4 +65,24 @@ describe('Publisher: memory of settled messages', () => {
     // Internal slots retained for in-flight messages: bounded by twice what is unsettled (plus slack).
     expect(p.retainedSlots).toBeLessThanOrEqual(2 * 20 + 1024);
   });
+
+  it('a steady window (always some in flight, confirmed in order) keeps its list bounded: 200 000 messages, 50 at a time', async () => {
+    const p = new Publisher({ maxBufferedMessages: 100_000 });
+    const ch = new FakeConfirmChannel();
+    p.attach(ch.asChannel());
+    const window = 50;
+    let confirmed = 0;
+    let most = 0;
+    for (let i = 0; i < 200_000; i++) {
+      track(p, message(`m${i}`));
+      // The oldest is confirmed once the window is full: in flight never drops to 0.
+      if (i >= window) ch.ack(++confirmed);
+      most = Math.max(most, p.retainedSlots);
+    }
+    await flush();
+    expect(p.inFlight).toBe(window);
+    expect(most, `the in-flight list held up to ${most} slots for ${window} in flight`).toBeLessThanOrEqual(
+      2 * window + 1024,
+    );
+  });
 });
