@@ -253,6 +253,16 @@ export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
   }
 
   /** @internal Joins the session; rejects (and leaves) when the first subscription fails. */
+  /** @internal Deliveries wait unstarted until {@link releaseDeliveries} (see {@link consume}). */
+  holdDeliveries(): void {
+    this.deliveries.hold();
+  }
+
+  /** @internal Starts the deliveries held since {@link holdDeliveries}. */
+  releaseDeliveries(): void {
+    this.deliveries.release();
+  }
+
   async start(): Promise<void> {
     this.initialAttach = true;
     this.counters.consumers++;
@@ -794,6 +804,13 @@ export async function consume<T = unknown>(
   options: ConsumeOptions<T> = {},
 ): Promise<Consumer<T>> {
   const consumer = new Consumer<T>(mq, queue, handler, options);
-  await consumer.start();
+  // Deliveries may arrive with the subscription's consume-ok, before the caller has the consumer to
+  // attach its 'error' listener to: they wait until the caller's `await` has run (a macrotask later).
+  consumer.holdDeliveries();
+  try {
+    await consumer.start();
+  } finally {
+    setImmediate(() => consumer.releaseDeliveries());
+  }
   return consumer;
 }

@@ -15,6 +15,8 @@ export class Deliveries {
   private running = 0;
   private unsettled = 0;
   private idleWaiters: Array<() => void> = [];
+  /** While true, arrivals wait (see {@link hold}). */
+  private holding = false;
 
   constructor(
     private readonly concurrency: number,
@@ -49,8 +51,19 @@ export class Deliveries {
       this.settle(entry, 'nack', true);
       return;
     }
-    if (this.running < this.concurrency) this.run(entry);
+    if (this.running < this.concurrency && !this.holding) this.run(entry);
     else this.waiting.push(entry);
+  }
+
+  /** Holds arrivals unstarted (in order) until {@link release}. */
+  hold(): void {
+    this.holding = true;
+  }
+
+  /** Starts what was held, and what arrives from now on. */
+  release(): void {
+    this.holding = false;
+    this.pump();
   }
 
   /** Settles a delivery once, on the channel it came from (a dead channel sends nothing). */
@@ -140,7 +153,7 @@ export class Deliveries {
   };
 
   private pump(): void {
-    while (this.running < this.concurrency && this.waitingHead < this.waiting.length) {
+    while (!this.holding && this.running < this.concurrency && this.waitingHead < this.waiting.length) {
       if (this.halted()) return;
       const entry = this.waiting[this.waitingHead]!;
       this.waiting[this.waitingHead++] = undefined as never;

@@ -436,12 +436,37 @@ describe('consume pipeline (fake broker)', () => {
       },
       { retry: { attempts: 3, delayMs: 10 } },
     );
+    await tick(); // deliveries start once the caller has the consumer
     f.conn.consuming.deliver(1, 'a');
     await f.reconnect();
     gate.resolve();
     await tick();
     expect(f.published).toEqual([]);
     expect((f.errors[0] as HandlerError).outcome).toBe('redeliver');
+    await consumer.stop();
+  });
+
+  it('deliveries arriving with the subscription wait until the caller has the consumer (its error listener sees the first failure)', async () => {
+    const f = fakeHost();
+    const ran: string[] = [];
+    const pending = consume(f.host, 'jobs', (m) => {
+      ran.push(m.body.toString());
+      throw new Error('fails');
+    });
+    // The broker's first delivery comes right behind consume-ok, before consume() has resolved.
+    await new Promise((r) => setImmediate(r));
+    const early = f.conn.consuming;
+    early.deliver(1, 'first');
+    expect(ran).toEqual([]);
+    const consumer = await pending;
+    const errors: unknown[] = [];
+    consumer.on('error', (e) => errors.push(e));
+    expect(ran).toEqual([]);
+    await tick();
+    await tick();
+    expect(ran).toEqual(['first']);
+    expect(errors).toHaveLength(1);
+    expect(f.errors).toEqual([]); // not the client's: the consumer's listener had it
     await consumer.stop();
   });
 
@@ -460,6 +485,7 @@ describe('consume pipeline (fake broker)', () => {
       },
       { prefetch: 60_000, concurrency: 1 },
     );
+    await tick(); // deliveries start once the caller has the consumer
     const ch = f.conn.consuming;
     ch.deliver(1, 'm1');
     expect(ch.calls).not.toContain('ack 1');
