@@ -252,7 +252,6 @@ export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
     return this.deliveries.active;
   }
 
-  /** @internal Joins the session; rejects (and leaves) when the first subscription fails. */
   /** @internal Deliveries wait unstarted until {@link releaseDeliveries} (see {@link consume}). */
   holdDeliveries(): void {
     this.deliveries.hold();
@@ -263,6 +262,7 @@ export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
     this.deliveries.release();
   }
 
+  /** @internal Joins the session; rejects (and leaves) when the first subscription fails. */
   async start(): Promise<void> {
     this.initialAttach = true;
     this.counters.consumers++;
