@@ -784,7 +784,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     if (message !== null) this.onContent(message);
   }
 
-  /** @internal A content body frame for this channel. */
+  /** @internal Body bytes for this channel: a whole body frame, or a part of one split across reads. */
   onBodyFrame(payload: Buffer): void {
     if (this.lifecycle.state === 'closing') return;
     const message = this.assembler.body(payload);

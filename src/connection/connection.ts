@@ -405,6 +405,15 @@ export class Connection extends EventEmitter<ConnectionEvents> implements Channe
     );
   };
 
+  private onBody(id: number, bytes: Buffer): void {
+    try {
+      if (this.retired.has(id)) return;
+      this.channelFor(id, 'content body')?.onBodyFrame(bytes);
+    } catch (err) {
+      this.frameFailed(err);
+    }
+  }
+
   /** Where the decoder's frames go: channel 0 to the connection, the others to their channel. */
   private readonly inbound: FrameSink = {
     method: (id, method) => {
@@ -424,14 +433,10 @@ export class Connection extends EventEmitter<ConnectionEvents> implements Channe
         this.frameFailed(err);
       }
     },
-    body: (id, payload) => {
-      try {
-        if (this.retired.has(id)) return;
-        this.channelFor(id, 'content body')?.onBodyFrame(payload);
-      } catch (err) {
-        this.frameFailed(err);
-      }
-    },
+    body: (id, payload) => this.onBody(id, payload),
+    // Parts of a body frame split across reads go straight to the channel's content assembler, which
+    // copies a multi-frame body once, into its own buffer.
+    bodyPart: (id, part) => this.onBody(id, part),
     heartbeat: () => {},
     error: (err) => this.protocolError(err),
   };

@@ -227,8 +227,18 @@ export interface FrameSink {
    * `decodeError` says why: the frame's size is known, so only that message is affected, not the stream.
    */
   header(channel: number, bodySize: number, properties: BasicProperties, decodeError?: DecodeError): void;
-  /** A content body frame; `payload` is a view into the received bytes. */
+  /**
+   * A content body frame; `payload` is a view into the received bytes. For a frame whose earlier parts
+   * came through {@link bodyPart}, it is the frame's last part, handed on once its frame-end octet checked out.
+   */
   body(channel: number, payload: Buffer): void;
+  /**
+   * Optional. A part of a body frame that did not arrive in one chunk, as a view into the received bytes,
+   * in order; the frame's last part comes through {@link body}. A sink that appends body bytes (a content
+   * assembler) then copies a large body once, into its own buffer, instead of the decoder gathering each
+   * frame first. Without it, such a frame is gathered and handed on whole.
+   */
+  bodyPart?(channel: number, part: Buffer): void;
   heartbeat(): void;
   /** A protocol violation; the decoder accepts no more input after it. */
   error(err: ProtocolError): void;
@@ -293,6 +303,11 @@ export class FrameDecoder {
   private partialType = 0;
   private partialChannel = 0;
   private sawFrame = false;
+  /** Payload bytes still to come of a body frame handed on in parts (-1: none); then its frame-end octet. */
+  private partsLeft = -1;
+  private partsChannel = 0;
+  /** The frame's last part, held until its frame-end octet is checked. */
+  private lastPart: Buffer | null = null;
   /** One cursor for every method and header payload: nothing decoded keeps it. */
   private readonly reader = new BufferReader(EMPTY, 0, 0);
 
@@ -311,7 +326,7 @@ export class FrameDecoder {
 
   /** True while a frame is partly received (used to tell a stall mid-frame from an idle link). */
   get midFrame(): boolean {
-    return this.headerFill > 0 || this.partial !== null;
+    return this.headerFill > 0 || this.partial !== null || this.partsLeft >= 0;
   }
 
   push(chunk: Buffer): void {
@@ -331,6 +346,8 @@ export class FrameDecoder {
     if (this.failed) return;
     this.failed = true;
     this.partial = null;
+    this.partsLeft = -1;
+    this.lastPart = null;
     this.sink.error(err);
   }
 
@@ -338,6 +355,10 @@ export class FrameDecoder {
     let off = 0;
     const len = chunk.length;
     while (off < len && !this.failed) {
+      if (this.partsLeft >= 0) {
+        off = this.bodyParts(chunk, off);
+        continue;
+      }
       if (this.partial !== null) {
         const n = Math.min(this.partial.length - this.partialFill, len - off);
         chunk.copy(this.partial, this.partialFill, off, off + n);
@@ -374,6 +395,9 @@ export class FrameDecoder {
       if (len - off >= size + 1) {
         this.finish(type, channel, chunk, off, off + size);
         off += size + 1;
+      } else if (type === FRAME_BODY && size > 0 && this.sink.bodyPart !== undefined) {
+        this.partsLeft = size;
+        this.partsChannel = channel;
       } else {
         this.partial = Buffer.allocUnsafe(size + 1);
         this.partialFill = 0;
@@ -381,6 +405,26 @@ export class FrameDecoder {
         this.partialChannel = channel;
       }
     }
+  }
+
+  /** Hands on what `chunk` holds of a body frame received in parts, from `off`; returns where it stopped. */
+  private bodyParts(chunk: Buffer, off: number): number {
+    if (this.partsLeft > 0) {
+      const n = Math.min(this.partsLeft, chunk.length - off);
+      const part = chunk.subarray(off, off + n);
+      this.partsLeft -= n;
+      if (this.partsLeft > 0) this.sink.bodyPart!(this.partsChannel, part);
+      else this.lastPart = part;
+      return off + n;
+    }
+    if (chunk[off] !== FRAME_END) {
+      throw new ProtocolError(501, `bad frame-end octet 0x${chunk[off]!.toString(16)} (expected 0xce)`);
+    }
+    const last = this.lastPart!;
+    this.partsLeft = -1;
+    this.lastPart = null;
+    this.sink.body(this.partsChannel, last);
+    return off + 1;
   }
 
   private checkHeader(type: number, size: number): void {

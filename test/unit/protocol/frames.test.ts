@@ -2,7 +2,7 @@
  * Frame layer: FrameDecoder under any chunking and hostile input, writePublish body splitting and zero-copy
  * large bodies, ContentAssembler ordering and zero-copy single-frame bodies, and atomic failed encodes.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   type BasicProperties,
   type BodyFrame,
@@ -495,6 +495,100 @@ describe('writePublish', () => {
     const c = decodePublish(Buffer.concat([first, ...chunks, last]));
     expect(c.frames.map((f) => f.type)).toEqual([1, 1, 2, 3, 1]);
     expect(c.frames[4]).toMatchObject({ method: { name: 'basic.ack', deliveryTag: 2 } });
+  });
+});
+
+describe('FrameDecoder: body frames split across reads, to a sink that takes parts', () => {
+  /** A decoder whose sink appends body bytes into a ContentAssembler, as a channel does. */
+  function assembling() {
+    const assembler = new ContentAssembler();
+    const messages: ContentMessage[] = [];
+    const parts: Buffer[] = [];
+    const errors: ProtocolError[] = [];
+    const take = (m: ContentMessage | null) => m && messages.push(m);
+    const decoder = new FrameDecoder(
+      {
+        method: (_ch, m) => assembler.start(m),
+        header: (_ch, size, props) => take(assembler.header(size, props)),
+        body: (_ch, payload) => take(assembler.body(payload)),
+        bodyPart: (_ch, part) => {
+          parts.push(part);
+          take(assembler.body(part));
+        },
+        heartbeat: () => {},
+        error: (e) => errors.push(e),
+      },
+      128 * 1024,
+    );
+    return { decoder, messages, parts, errors };
+  }
+
+  function deliverStream(body: Buffer): Buffer {
+    const w = new BufferWriter();
+    writeMethodFrame(w, 1, 'basic.deliver', {
+      consumerTag: 'c',
+      deliveryTag: 1,
+      redelivered: false,
+      exchange: '',
+      routingKey: 'q',
+    });
+    const chunks = writePublish(w, 1, { exchange: '' }, {}, body, 128 * 1024);
+    const all = Buffer.concat(chunks ?? [w.take()!]);
+    // writePublish wrote a basic.publish too: keep the deliver, the header and the body frames.
+    const frames = splitFrames(all);
+    return Buffer.concat([frames[0]!, ...frames.slice(2)]);
+  }
+
+  it('a 1 MiB body in 8 frames read in 64 KiB chunks is allocated once (the body), never per frame', () => {
+    const body = Buffer.alloc(1024 * 1024);
+    for (let i = 0; i < body.length; i++) body[i] = (i * 31) & 0xff;
+    const stream = deliverStream(body);
+    const chunks: Buffer[] = [];
+    for (let off = 0; off < stream.length; off += 64 * 1024) chunks.push(stream.subarray(off, off + 64 * 1024));
+    const { decoder, messages, parts, errors } = assembling();
+    const alloc = vi.spyOn(Buffer, 'allocUnsafe');
+    let sizes: number[];
+    try {
+      for (const c of chunks) decoder.push(c);
+    } finally {
+      sizes = alloc.mock.calls.map(([n]) => n);
+      alloc.mockRestore();
+    }
+    expect(errors).toEqual([]);
+    expect(messages).toHaveLength(1);
+    expect(messages[0]!.body.equals(body)).toBe(true);
+    // Only the body's own buffer; before, every frame spanning two reads was gathered first (8 more).
+    expect(sizes.filter((n) => n >= 64 * 1024)).toEqual([body.length]);
+    expect(parts.length).toBeGreaterThan(0);
+    expect(parts.every((p) => chunks.some((c) => c.buffer === p.buffer))).toBe(true);
+    expect(decoder.midFrame).toBe(false);
+  });
+
+  it('the same under any chunking, one byte at a time included', () => {
+    const body = Buffer.alloc(300 * 1024, 7);
+    body[body.length - 1] = 9;
+    const stream = deliverStream(body);
+    for (const step of [1, 7, 1000, 65_536, 200_000]) {
+      const { decoder, messages, errors } = assembling();
+      for (let off = 0; off < stream.length; off += step) decoder.push(stream.subarray(off, off + step));
+      expect(errors, `step ${step}`).toEqual([]);
+      expect(messages).toHaveLength(1);
+      expect(messages[0]!.body.equals(body), `step ${step}`).toBe(true);
+    }
+  });
+
+  it('a bad frame-end octet after a body received in parts is a 501, and the message is never completed', () => {
+    const body = Buffer.alloc(200 * 1024, 1);
+    const stream = Buffer.from(deliverStream(body));
+    stream[stream.length - 1] = 0x00; // the last body frame's end octet
+    const { decoder, messages, errors } = assembling();
+    decoder.push(stream.subarray(0, stream.length - 10));
+    expect(decoder.midFrame).toBe(true);
+    decoder.push(stream.subarray(stream.length - 10));
+    expect(errors).toHaveLength(1);
+    expect(errors[0]!.replyCode).toBe(501);
+    expect(errors[0]!.message).toContain('frame-end');
+    expect(messages).toEqual([]);
   });
 });
 
