@@ -7,6 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { AsyncRabbitMQ } from '../../../src/client/async-rabbitmq.js';
 import type { Consumer } from '../../../src/client/consume/consumer.js';
+import { deadLetterName } from '../../../src/client/consume/options.js';
 import { rpcPending } from '../../../src/client/rpc/client.js';
 import { connect } from '../../../src/connection/connect.js';
 import type { Connection } from '../../../src/connection/connection.js';
@@ -140,7 +141,9 @@ describe('connect({ signal, timeoutMs })', () => {
 describe('consumer.stop({ signal })', () => {
   it('cuts a stop that waits for a hung handler short: rejects with ERR_ABORTED, the channel closes, the message is redelivered', async () => {
     const queue = uniqueName('cancel-stop');
-    suite.deleteQueuesAfter(queue);
+    // The consumer declares its dead-letter exchange and queue beside it.
+    suite.deleteQueuesAfter(queue, deadLetterName(queue));
+    suite.deleteExchangesAfter(deadLetterName(queue));
     const mq = suite.client({ queues: [{ name: queue, durable: true }] });
     await mq.connect();
     let started = 0;
@@ -172,7 +175,9 @@ describe('consumer.stop({ signal })', () => {
 describe('await using', () => {
   it('disposes a client, a consumer and a connection when the scope ends', async () => {
     const queue = uniqueName('cancel-using');
-    suite.deleteQueuesAfter(queue);
+    // The consumer declares its dead-letter exchange and queue beside it.
+    suite.deleteQueuesAfter(queue, deadLetterName(queue));
+    suite.deleteExchangesAfter(deadLetterName(queue));
     let client: AsyncRabbitMQ | undefined;
     let consumer: Consumer | undefined;
     let conn: Connection | undefined;
