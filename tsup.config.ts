@@ -1,4 +1,5 @@
 import { defineConfig } from 'tsup';
+import { LIBRARY as library } from './scripts/esm-wrappers.mjs';
 
 // One build of the code, in CommonJS: the three library entry points (`warren`, `warren/engine`,
 // `warren/otel`, which imports the optional peer `@opentelemetry/api`, kept external) and the programs
@@ -10,7 +11,6 @@ import { defineConfig } from 'tsup';
 // once (.d.cts); each .d.ts re-exports its .d.cts.
 // `npm run build` empties dist/ first. No source maps in the package: they would triple its size for
 // sources it does not ship.
-export const library = { index: 'src/index.ts', engine: 'src/engine.ts', otel: 'src/otel/index.ts' };
 
 export default defineConfig({
   target: 'node20',

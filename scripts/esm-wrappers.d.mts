@@ -1,4 +1,4 @@
-/** The library entry points (as in tsup.config.ts). */
-export declare const ENTRIES: string[];
+/** The library's entry points and their sources (tsup.config.ts builds them). */
+export declare const LIBRARY: Record<'index' | 'engine' | 'otel', string>;
 /** Writes the ES module entry points into `dir`, which holds the CommonJS build. */
 export declare function writeEsmWrappers(dir: string): void;

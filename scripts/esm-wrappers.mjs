@@ -7,13 +7,13 @@ import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
-/** The library entry points (as in tsup.config.ts). */
-export const ENTRIES = ['index', 'engine', 'otel'];
+/** The library's entry points and their sources: tsup.config.ts builds them, the wrappers below front them. */
+export const LIBRARY = { index: 'src/index.ts', engine: 'src/engine.ts', otel: 'src/otel/index.ts' };
 
 /** Writes the wrappers into `dir` (an absolute or cwd-relative path holding the CommonJS build). */
 export function writeEsmWrappers(dir) {
   const require = createRequire(pathToFileURL(join(resolve(dir), 'package.json')));
-  for (const name of ENTRIES) {
+  for (const name of Object.keys(LIBRARY)) {
     const cjs = `./${name}.cjs`;
     const names = Object.keys(require(cjs)).filter((key) => key !== 'default' && key !== '__esModule');
     const header = `// The ES module entry point of ${name === 'index' ? 'warren' : `warren/${name}`}: the code is in ${name}.cjs (one copy for import and require).\n`;

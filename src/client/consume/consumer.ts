@@ -645,8 +645,8 @@ export class Consumer<T = unknown> extends EventEmitter<ConsumerEvents> {
     try {
       result = this.invoke(entry, value, attempt);
     } catch (err) {
-      // A microtask later, as for a rejected promise: the failure path (reports, retries) never runs
-      // inside the delivery's dispatch, before whoever awaits consume() has had a turn.
+      // A microtask later, as for a rejected promise (as before the synchronous path existed): the
+      // failure path (reports, retries) never runs inside the delivery's dispatch.
       return Promise.reject(err).then(undefined, (e: unknown) => this.handlerFailed(entry, attempt, value, e));
     }
     if (!isThenable(result)) {
