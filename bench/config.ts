@@ -4,12 +4,12 @@
 export const RESULT_MARK = '@@result ';
 export const ERROR_MARK = '@@error ';
 
-function intEnv(name: string, fallback: number): number {
+function intEnv(name: string, fallback: number, min = 1): number {
   const raw = process.env[name];
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw.replace(/_/g, ''));
-  if (!Number.isInteger(value) || value <= 0)
-    throw new Error(`${name} must be a positive integer, got ${JSON.stringify(raw)}`);
+  if (!Number.isInteger(value) || value < min)
+    throw new Error(`${name} must be an integer of at least ${min}, got ${JSON.stringify(raw)}`);
   return value;
 }
 
@@ -34,6 +34,13 @@ export interface BenchConfig {
    * round trip with its disk write (~1.5 ms), so BENCH_N of them would take minutes.
    */
   blockingN: number;
+  /**
+   * Messages published (publish) or consumed (consume) before the measured `n`, through the same
+   * connection, by every client alike (BENCH_WARMUP; 0 measures from the first message). What the
+   * targets are about is a long-running service's steady state, not the JIT compilation and first
+   * garbage collections of a fresh process, which weigh more the more code a client runs per message.
+   */
+  warmUp: number;
   /** Messages published in the memory section (BENCH_RSS_N). */
   rssN: number;
   /** RSS is sampled every this many confirmed messages (BENCH_RSS_EVERY). */
@@ -62,6 +69,7 @@ export function loadConfig(): BenchConfig {
     n: intEnv('BENCH_N', 100_000),
     repeat: intEnv('BENCH_REPEAT', 3),
     blockingN: intEnv('BENCH_BLOCKING_N', 5000),
+    warmUp: intEnv('BENCH_WARMUP', 10_000, 0),
     rssN: intEnv('BENCH_RSS_N', 1_000_000),
     rssEvery: intEnv('BENCH_RSS_EVERY', 100_000),
     window: intEnv('BENCH_WINDOW', 1000),

@@ -45,6 +45,9 @@ export class PublishWindow {
   private publisher: BenchPublisher | undefined;
   private settle: { resolve(): void; reject(err: unknown): void } | undefined;
   private failure: unknown;
+  private readonly warm = new Mark();
+  /** Resolves once `warmUp` publishes are confirmed (at once for 0); the window stays full across it. */
+  readonly warmedUp: Promise<void> = this.warm.promise;
 
   constructor(
     readonly n: number,
@@ -53,11 +56,16 @@ export class PublishWindow {
     /** Called every `every` confirms with the count so far (0: never). */
     readonly every = 0,
     readonly onEvery: (confirmed: number) => void = () => {},
-  ) {}
+    /** How many of the `n` publishes come before {@link warmedUp}. */
+    readonly warmUp = 0,
+  ) {
+    if (warmUp === 0) this.warm.resolve();
+  }
 
   readonly onConfirm = (): void => {
     this.inFlight--;
     const confirmed = ++this.confirmed;
+    if (confirmed === this.warmUp) this.warm.resolve();
     if (this.every > 0 && confirmed % this.every === 0) this.onEvery(confirmed);
     if (confirmed === this.n) this.settle?.resolve();
     else this.fill();
@@ -93,13 +101,21 @@ export class DeliveryCounter {
   private received = 0;
   private settle!: { resolve(): void; reject(err: unknown): void };
   readonly done: Promise<void>;
+  private readonly warm = new Mark();
+  /** Resolves at the `warmUp`-th delivery (at once for 0). */
+  readonly warmedUp: Promise<void> = this.warm.promise;
 
-  constructor(readonly n: number) {
+  constructor(
+    readonly n: number,
+    /** How many of the `n` deliveries come before {@link warmedUp}. */
+    readonly warmUp = 0,
+  ) {
     this.done = new Promise<void>((resolve, reject) => {
       this.settle = { resolve, reject };
     });
     // A failure before anyone awaits `done` must not crash the worker as an unhandled rejection.
     this.done.catch(() => {});
+    if (warmUp === 0) this.warm.resolve();
   }
 
   get count(): number {
@@ -107,12 +123,22 @@ export class DeliveryCounter {
   }
 
   readonly onMessage = (): void => {
-    if (++this.received === this.n) this.settle.resolve();
+    const received = ++this.received;
+    if (received === this.warmUp) this.warm.resolve();
+    if (received === this.n) this.settle.resolve();
   };
 
   readonly onError = (err: unknown): void => {
     this.settle.reject(err);
   };
+}
+
+/** A point a run reaches once: a promise with its resolver at hand. */
+class Mark {
+  resolve!: () => void;
+  readonly promise = new Promise<void>((resolve) => {
+    this.resolve = resolve;
+  });
 }
 
 /** A message body of `size` bytes (printable, so it reads well in the management UI). */

@@ -224,7 +224,7 @@ async function main(): Promise<void> {
       await job.scenario.prepare(admin, queue, job.n, config);
       const prepared = Date.now();
       record.result = await runWorker(job, queue, config);
-      record.problem = await job.scenario.verify(admin, queue, job.n);
+      record.problem = await job.scenario.verify(admin, queue, job.n, config);
       // The measured span goes next to the profile, so bench/cpuprofile.ts can leave start-up and set-up out.
       if (config.cpuProfDir) await collectProfile(job, config.cpuProfDir, record.result.span);
       const took = `(set-up ${((prepared - t0) / 1000).toFixed(1)} s, worker ${((Date.now() - prepared) / 1000).toFixed(1)} s)`;

@@ -11,14 +11,19 @@ const consume: Scenario = {
 
   async prepare(admin, queue, n, config) {
     await admin.declare(queue);
-    await admin.fill(queue, n, makeBody(config.bodySize));
+    await admin.fill(queue, config.warmUp + n, makeBody(config.bodySize));
   },
 
   async run(client, { url, queue, n, config }) {
-    const counter = new DeliveryCounter(n);
+    // The first `warmUp` deliveries warm the consumer up; only the n after them are measured.
+    const counter = new DeliveryCounter(config.warmUp + n, config.warmUp);
     const consumer = await client.openConsumer!({ url, queue, prefetch: config.prefetch }, counter);
-    const watch = new Stopwatch();
+    let watch = new Stopwatch();
     await consumer.start();
+    if (config.warmUp > 0) {
+      await Promise.race([counter.warmedUp, counter.done]);
+      watch = new Stopwatch();
+    }
     await counter.done;
     const result = watch.stop(n);
     await consumer.close();

@@ -12,18 +12,29 @@ const publish: Scenario = {
   prepare: (admin, queue) => admin.declare(queue),
 
   async run(client, { url, queue, n, config }) {
-    const window = new PublishWindow(n, config.window, makeBody(config.bodySize));
+    // The warm-up's publishes go first through the same window; only the n after them are measured.
+    const window = new PublishWindow(
+      config.warmUp + n,
+      config.window,
+      makeBody(config.bodySize),
+      0,
+      () => {},
+      config.warmUp,
+    );
     const publisher = await client.openPublisher!({ url, queue }, window);
+    const all = window.run(publisher);
+    await Promise.race([window.warmedUp, all]);
     const watch = new Stopwatch();
-    await window.run(publisher);
+    await all;
     const result = watch.stop(n);
     await publisher.close();
     return result;
   },
 
-  async verify(admin, queue, n) {
+  async verify(admin, queue, n, config) {
     const count = await admin.count(queue);
-    return count === n ? undefined : `queue holds ${count} messages, expected ${n}`;
+    const expected = config.warmUp + n;
+    return count === expected ? undefined : `queue holds ${count} messages, expected ${n} + ${config.warmUp} warm-up`;
   },
 };
 

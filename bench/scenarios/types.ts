@@ -63,5 +63,5 @@ export interface Scenario {
   prepare(admin: BrokerAdmin, queue: string, n: number, config: BenchConfig): Promise<void>;
   run(client: ClientAdapter, ctx: RunContext): Promise<RunResult>;
   /** Returns what is wrong with the broker's state after the run, or undefined. */
-  verify(admin: BrokerAdmin, queue: string, n: number): Promise<string | undefined>;
+  verify(admin: BrokerAdmin, queue: string, n: number, config: BenchConfig): Promise<string | undefined>;
 }

@@ -791,6 +791,19 @@ export class Channel extends EventEmitter<ChannelEvents> {
     if (message !== null) this.onContent(message);
   }
 
+  /** @internal Where the next `n` body bytes of the message being received can be read in place. */
+  bodyTarget(n: number): Buffer | undefined {
+    if (this.lifecycle.state !== 'open') return undefined;
+    return this.assembler.target(n) ?? undefined;
+  }
+
+  /** @internal `n` body bytes were read into the view {@link bodyTarget} returned last. */
+  onBodyPlaced(n: number): void {
+    if (this.lifecycle.state === 'closing') return;
+    const message = this.assembler.placed(n);
+    if (message !== null) this.onContent(message);
+  }
+
   /** @internal Writes any ack still owed now (the connection is about to send connection.close). */
   flushOwedAck(): void {
     this.writeOwedAck();

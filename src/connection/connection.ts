@@ -25,7 +25,7 @@ import { MIN_FRAME_MAX, negotiate, startOk, type Tuned } from './handshake.js';
 import { Heartbeat } from './heartbeat.js';
 import { Lifecycle, type LifecycleState } from './lifecycle.js';
 import { abortError, ConnectOptionsError, type ResolvedConnectOptions } from './options.js';
-import type { SlabReads } from './slab-reads.js';
+import type { ReadPlacement, SlabReads } from './slab-reads.js';
 
 /** How long a close waits for the broker's close-ok and the socket's release before destroying it. */
 export const DEFAULT_CLOSE_TIMEOUT_MS = 5000;
@@ -118,8 +118,10 @@ export class Connection extends EventEmitter<ConnectionEvents> implements Channe
     this.lifecycle = new Lifecycle((from, to) => this.emit('state', to, from));
     this.output = new FrameOutput(stream);
     this.decoder = new FrameDecoder(this.inbound);
-    if (reads) reads.onChunk = this.onData;
-    else stream.on('data', this.onData);
+    if (reads) {
+      reads.onChunk = this.onData;
+      reads.placement = this.placement;
+    } else stream.on('data', this.onData);
     stream.on('error', this.onStreamError);
     stream.on('close', this.onStreamClose);
     stream.on('end', this.onStreamEnd);
@@ -372,6 +374,16 @@ export class Connection extends EventEmitter<ConnectionEvents> implements Channe
     this.decoder.push(chunk);
   };
 
+  /** Large message bodies are read straight into their own buffers (see FrameDecoder.readInto). */
+  private readonly placement: ReadPlacement = {
+    into: () => this.decoder.readInto(),
+    atMost: () => this.decoder.readAtMost(),
+    placed: (n) => {
+      this.heartbeat?.received();
+      this.decoder.placed(n);
+    },
+  };
+
   private readonly onStreamError = (err: Error): void => {
     this.streamError ??= err;
   };
@@ -437,6 +449,19 @@ export class Connection extends EventEmitter<ConnectionEvents> implements Channe
     // Parts of a body frame split across reads go straight to the channel's content assembler, which
     // copies a multi-frame body once, into its own buffer.
     bodyPart: (id, part) => this.onBody(id, part),
+    bodyTarget: (id, n) => {
+      // Only for a channel that takes the body; anything else comes the usual way and meets its checks.
+      if (this.retired.has(id) || this.lifecycle.state !== 'open') return undefined;
+      return this.channels.get(id)?.bodyTarget(n);
+    },
+    bodyPlaced: (id, n) => {
+      try {
+        if (this.retired.has(id)) return;
+        this.channelFor(id, 'content body')?.onBodyPlaced(n);
+      } catch (err) {
+        this.frameFailed(err);
+      }
+    },
     heartbeat: () => {},
     error: (err) => this.protocolError(err),
   };

@@ -28,6 +28,8 @@ export class ContentAssembler {
   private received = 0;
   private first: Buffer | null = null;
   private gathered: Buffer | null = null;
+  /** The view last handed out by {@link target} (cleared by reset: bytes placed after it are ignored). */
+  private handed: Buffer | null = null;
 
   /** True while a content-bearing method waits for its header or body. */
   get busy(): boolean {
@@ -78,6 +80,39 @@ export class ContentAssembler {
     return total === this.bodySize ? this.complete(this.gathered) : null;
   }
 
+  /**
+   * A view of the body's own buffer for its next `n` bytes, to read them there in place (see
+   * {@link placed}); null when no body is being received or fewer than `n` bytes of it are to come.
+   * The buffer is allocated here if it was not yet (a part that came before is copied into it).
+   */
+  target(n: number): Buffer | null {
+    if (this.properties === null || n <= 0 || this.received + n > this.bodySize) return null;
+    if (this.gathered === null) {
+      this.gathered = Buffer.allocUnsafe(this.bodySize);
+      if (this.first !== null) {
+        this.first.copy(this.gathered, 0);
+        this.first = null;
+      }
+    }
+    this.handed = this.gathered.subarray(this.received, this.received + n);
+    return this.handed;
+  }
+
+  /**
+   * The first `n` bytes of the view {@link target} returned last hold the body's next bytes; returns the
+   * message once the body is whole. Ignored (null) when the message was given up since (reset).
+   */
+  placed(n: number): ContentMessage | null {
+    const handed = this.handed;
+    if (handed === null) return null;
+    if (n > handed.length) {
+      throw new ProtocolError(501, `${n} body bytes placed into a view of ${handed.length}`);
+    }
+    this.handed = n === handed.length ? null : handed.subarray(n);
+    this.received += n;
+    return this.received === this.bodySize ? this.complete(this.gathered!) : null;
+  }
+
   /** Forgets a partial message (the channel closed). */
   reset(): void {
     this.method = null;
@@ -85,6 +120,7 @@ export class ContentAssembler {
     this.decodeError = undefined;
     this.first = null;
     this.gathered = null;
+    this.handed = null;
     this.received = 0;
     this.bodySize = 0;
   }

@@ -239,6 +239,18 @@ export interface FrameSink {
    * frame first. Without it, such a frame is gathered and handed on whole.
    */
   bodyPart?(channel: number, part: Buffer): void;
+  /**
+   * Optional, with {@link bodyPlaced}. Where the next `n` body bytes of the channel's message should be
+   * read to: a view of exactly `n` bytes of the body's own buffer, or undefined (then they come through
+   * {@link bodyPart} / {@link body} as usual). Asked only for large remainders of a body frame, so that a
+   * reader ({@link FrameDecoder.readInto}) can put them in place instead of copying them out of a slab.
+   */
+  bodyTarget?(channel: number, n: number): Buffer | undefined;
+  /**
+   * The first `n` bytes of the view {@link bodyTarget} returned last now hold body bytes, in order. As for
+   * parts, the frame's last bytes are reported only once its frame-end octet checked out.
+   */
+  bodyPlaced?(channel: number, n: number): void;
   heartbeat(): void;
   /** A protocol violation; the decoder accepts no more input after it. */
   error(err: ProtocolError): void;
@@ -259,6 +271,12 @@ export function frameObjects(onFrame: (frame: Frame) => void, onError: (err: Pro
     error: onError,
   };
 }
+
+/**
+ * The least of a body frame's remaining payload worth a read of its own into the body's buffer: smaller
+ * remainders come with the next slab read, and copying them costs less than the extra read would.
+ */
+export const IN_PLACE_MIN = 16 * 1024;
 
 const BASIC_DELIVER_KEY = (ClassId.BASIC << 16) | 60;
 const BASIC_ACK_KEY = (ClassId.BASIC << 16) | 80;
@@ -308,6 +326,12 @@ export class FrameDecoder {
   private partsChannel = 0;
   /** The frame's last part, held until its frame-end octet is checked. */
   private lastPart: Buffer | null = null;
+  /** Or the frame's last bytes were read in place: how many (-1: none), reported once the frame-end checks out. */
+  private lastPlaced = -1;
+  /** The frame in parts fills frame_max: the next body frame of the message likely follows it at once. */
+  private partsFull = false;
+  /** Some of the frame in parts was read in place: its remainder is too, however small. */
+  private partsPlaced = false;
   /** One cursor for every method and header payload: nothing decoded keeps it. */
   private readonly reader = new BufferReader(EMPTY, 0, 0);
 
@@ -322,6 +346,52 @@ export class FrameDecoder {
   /** True once a protocol violation has been reported. */
   get hasFailed(): boolean {
     return this.failed;
+  }
+
+  /**
+   * Where the next read should put its bytes: a view of the message body's own buffer when the frame being
+   * received in parts has at least {@link IN_PLACE_MIN} payload bytes to come and the sink offers a target
+   * ({@link FrameSink.bodyTarget}); undefined otherwise. Bytes read into it are reported with {@link placed},
+   * never pushed.
+   */
+  readInto(): Buffer | undefined {
+    if (this.failed || this.partsLeft <= 0 || this.sink.bodyTarget === undefined) return undefined;
+    // A small remainder is not worth a read of its own, unless the frame is being read in place already: a
+    // slab read would bring the next frame's header and payload with it, to be copied out again.
+    if (this.partsLeft < IN_PLACE_MIN && !this.partsPlaced) return undefined;
+    try {
+      return this.sink.bodyTarget(this.partsChannel, this.partsLeft);
+    } catch (err) {
+      // The sink could not make room (a body larger than memory allows): as for any failure of a sink.
+      this.fail(new ProtocolError(501, `frame decoding failed: ${(err as Error).message}`, { cause: err }));
+      return undefined;
+    }
+  }
+
+  /**
+   * How many bytes the next read into a slab should take at most (0: no limit). Right after a full-size body
+   * frame was read in place, only its frame-end octet and the next frame's header (8 bytes): the next body
+   * frame's payload is then read in place too, instead of arriving with that read.
+   */
+  readAtMost(): number {
+    return this.partsLeft === 0 && this.lastPlaced >= 0 && this.partsFull ? FRAME_OVERHEAD : 0;
+  }
+
+  /** `n` bytes were read into the view {@link readInto} returned (its first `n`). */
+  placed(n: number): void {
+    if (this.failed) return;
+    if (n <= 0 || n > this.partsLeft) {
+      this.fail(new ProtocolError(501, `${n} bytes read in place, but ${Math.max(this.partsLeft, 0)} were expected`));
+      return;
+    }
+    this.partsLeft -= n;
+    this.partsPlaced = true;
+    try {
+      if (this.partsLeft > 0) this.sink.bodyPlaced!(this.partsChannel, n);
+      else this.lastPlaced = n;
+    } catch (err) {
+      this.fail(new ProtocolError(501, `frame decoding failed: ${(err as Error).message}`, { cause: err }));
+    }
   }
 
   /** True while a frame is partly received (used to tell a stall mid-frame from an idle link). */
@@ -348,6 +418,7 @@ export class FrameDecoder {
     this.partial = null;
     this.partsLeft = -1;
     this.lastPart = null;
+    this.lastPlaced = -1;
     this.sink.error(err);
   }
 
@@ -398,6 +469,8 @@ export class FrameDecoder {
       } else if (type === FRAME_BODY && size > 0 && this.sink.bodyPart !== undefined) {
         this.partsLeft = size;
         this.partsChannel = channel;
+        this.partsFull = this.maxFrameSize > 0 && size + FRAME_OVERHEAD === this.maxFrameSize;
+        this.partsPlaced = false;
       } else {
         this.partial = Buffer.allocUnsafe(size + 1);
         this.partialFill = 0;
@@ -420,10 +493,13 @@ export class FrameDecoder {
     if (chunk[off] !== FRAME_END) {
       throw new ProtocolError(501, `bad frame-end octet 0x${chunk[off]!.toString(16)} (expected 0xce)`);
     }
-    const last = this.lastPart!;
+    const last = this.lastPart;
+    const placed = this.lastPlaced;
     this.partsLeft = -1;
     this.lastPart = null;
-    this.sink.body(this.partsChannel, last);
+    this.lastPlaced = -1;
+    if (last !== null) this.sink.body(this.partsChannel, last);
+    else this.sink.bodyPlaced!(this.partsChannel, placed);
     return off + 1;
   }
 

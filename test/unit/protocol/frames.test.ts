@@ -498,6 +498,23 @@ describe('writePublish', () => {
   });
 });
 
+/** A basic.deliver with `body` as its content, framed with frame_max 128 KiB, as one byte stream. */
+function deliverStream(body: Buffer): Buffer {
+  const w = new BufferWriter();
+  writeMethodFrame(w, 1, 'basic.deliver', {
+    consumerTag: 'c',
+    deliveryTag: 1,
+    redelivered: false,
+    exchange: '',
+    routingKey: 'q',
+  });
+  const chunks = writePublish(w, 1, { exchange: '' }, {}, body, 128 * 1024);
+  const all = Buffer.concat(chunks ?? [w.take()!]);
+  // writePublish wrote a basic.publish too: keep the deliver, the header and the body frames.
+  const frames = splitFrames(all);
+  return Buffer.concat([frames[0]!, ...frames.slice(2)]);
+}
+
 describe('FrameDecoder: body frames split across reads, to a sink that takes parts', () => {
   /** A decoder whose sink appends body bytes into a ContentAssembler, as a channel does. */
   function assembling() {
@@ -521,22 +538,6 @@ describe('FrameDecoder: body frames split across reads, to a sink that takes par
       128 * 1024,
     );
     return { decoder, messages, parts, errors };
-  }
-
-  function deliverStream(body: Buffer): Buffer {
-    const w = new BufferWriter();
-    writeMethodFrame(w, 1, 'basic.deliver', {
-      consumerTag: 'c',
-      deliveryTag: 1,
-      redelivered: false,
-      exchange: '',
-      routingKey: 'q',
-    });
-    const chunks = writePublish(w, 1, { exchange: '' }, {}, body, 128 * 1024);
-    const all = Buffer.concat(chunks ?? [w.take()!]);
-    // writePublish wrote a basic.publish too: keep the deliver, the header and the body frames.
-    const frames = splitFrames(all);
-    return Buffer.concat([frames[0]!, ...frames.slice(2)]);
   }
 
   it('a 1 MiB body in 8 frames read in 64 KiB chunks is allocated once (the body), never per frame', () => {
@@ -589,6 +590,184 @@ describe('FrameDecoder: body frames split across reads, to a sink that takes par
     expect(errors[0]!.replyCode).toBe(501);
     expect(errors[0]!.message).toContain('frame-end');
     expect(messages).toEqual([]);
+  });
+});
+
+describe('FrameDecoder: body bytes read in place, into the body’s own buffer', () => {
+  /** As `assembling()` above, with the in-place hooks a channel gives: the assembler's target and placed. */
+  function placing() {
+    const assembler = new ContentAssembler();
+    const messages: ContentMessage[] = [];
+    const errors: ProtocolError[] = [];
+    const take = (m: ContentMessage | null) => m && messages.push(m);
+    const decoder = new FrameDecoder(
+      {
+        method: (_ch, m) => assembler.start(m),
+        header: (_ch, size, props) => take(assembler.header(size, props)),
+        body: (_ch, payload) => take(assembler.body(payload)),
+        bodyPart: (_ch, part) => take(assembler.body(part)),
+        bodyTarget: (_ch, n) => assembler.target(n) ?? undefined,
+        bodyPlaced: (_ch, n) => take(assembler.placed(n)),
+        heartbeat: () => {},
+        error: (e) => errors.push(e),
+      },
+      128 * 1024,
+    );
+    return { decoder, messages, errors };
+  }
+
+  /**
+   * Feeds `stream` the way SlabReads does: before each read it asks the decoder where the bytes should go
+   * (a view of the body, or at most how many); a read takes at most `step` bytes of what is left.
+   */
+  function read(decoder: FrameDecoder, stream: Buffer, step: number) {
+    let off = 0;
+    let placedBytes = 0;
+    let reads = 0;
+    while (off < stream.length && !decoder.hasFailed) {
+      reads++;
+      const into = decoder.readInto();
+      if (into !== undefined) {
+        const n = Math.min(into.length, step, stream.length - off);
+        stream.copy(into, 0, off, off + n); // the kernel's copy, as read(2) into that view
+        off += n;
+        placedBytes += n;
+        decoder.placed(n);
+        continue;
+      }
+      const limit = decoder.readAtMost();
+      const n = Math.min(limit > 0 ? limit : 64 * 1024, step, stream.length - off);
+      decoder.push(Buffer.from(stream.subarray(off, off + n))); // a slab of its own, as a fresh read
+      off += n;
+    }
+    return { placedBytes, reads };
+  }
+
+  it('a 1 MiB body in 8 frames lands in its buffer in place: no slab copy of its bytes, one allocation', () => {
+    const body = Buffer.alloc(1024 * 1024);
+    for (let i = 0; i < body.length; i++) body[i] = (i * 31) & 0xff;
+    const stream = deliverStream(body);
+    const { decoder, messages, errors } = placing();
+    const alloc = vi.spyOn(Buffer, 'allocUnsafe');
+    const copy = vi.spyOn(Buffer.prototype, 'copy');
+    let sizes: number[];
+    let copied: number;
+    let placedBytes: number;
+    try {
+      ({ placedBytes } = read(decoder, stream, 64 * 1024));
+    } finally {
+      sizes = alloc.mock.calls.map(([n]) => n);
+      // Copies the decoder and the assembler made (the simulated kernel's copies are made by `read`, on
+      // `stream`, which is the receiver there; those are left out).
+      copied = 0;
+      copy.mock.calls.forEach((args, i) => {
+        const self = copy.mock.contexts[i] as Buffer;
+        const [, , start = 0, end = self.length] = args as [Uint8Array, number?, number?, number?];
+        if (self !== stream) copied += end - start;
+      });
+      alloc.mockRestore();
+      copy.mockRestore();
+    }
+    expect(errors).toEqual([]);
+    expect(messages).toHaveLength(1);
+    expect(messages[0]!.body.equals(body)).toBe(true);
+    expect(sizes.filter((n) => n >= 64 * 1024)).toEqual([body.length]);
+    // Read in place: all but what came with the first read (its 64 KiB hold the first frame's header too)
+    // and the 64-byte last frame, which is below IN_PLACE_MIN. Before: 0 bytes in place, 1 MiB copied.
+    expect(placedBytes).toBeGreaterThan(body.length - 65 * 1024);
+    expect(copied).toBeLessThan(65 * 1024);
+    expect(decoder.midFrame).toBe(false);
+  });
+
+  it('any read size gives the same body, the next message after it intact', () => {
+    const body = Buffer.alloc(300 * 1024 + 5, 7);
+    body[body.length - 1] = 9;
+    const small = Buffer.from('after');
+    const stream = Buffer.concat([deliverStream(body), deliverStream(small)]);
+    for (const step of [1, 7, 1000, 16 * 1024 + 3, 65_536, 200_000]) {
+      const { decoder, messages, errors } = placing();
+      read(decoder, stream, step);
+      expect(errors, `step ${step}`).toEqual([]);
+      expect(
+        messages.map((m) => m.body.length),
+        `step ${step}`,
+      ).toEqual([body.length, small.length]);
+      expect(messages[0]!.body.equals(body), `step ${step}`).toBe(true);
+      expect(messages[1]!.body.equals(small), `step ${step}`).toBe(true);
+    }
+  });
+
+  it('between two full body frames the next read takes only the frame end and the next header', () => {
+    const stream = deliverStream(Buffer.alloc(512 * 1024, 3));
+    const { decoder } = placing();
+    const limits: number[] = [];
+    let off = 0;
+    while (off < stream.length) {
+      const into = decoder.readInto();
+      if (into !== undefined) {
+        const n = Math.min(into.length, stream.length - off);
+        stream.copy(into, 0, off, off + n);
+        off += n;
+        decoder.placed(n);
+        continue;
+      }
+      const limit = decoder.readAtMost();
+      limits.push(limit);
+      const n = Math.min(limit > 0 ? limit : 64 * 1024, stream.length - off);
+      decoder.push(stream.subarray(off, off + n));
+      off += n;
+    }
+    // 512 KiB = 4 full frames (131 064 bytes of payload each) and 32 bytes: a read of 8 bytes (frame-end +
+    // the next 7-byte header) after each full frame, none otherwise.
+    expect(limits.filter((l) => l === 8)).toHaveLength(4);
+    expect(limits.filter((l) => l !== 8 && l !== 0)).toEqual([]);
+  });
+
+  it('a bad frame-end octet after bytes read in place is a 501, and the message is never completed', () => {
+    const body = Buffer.alloc(200 * 1024, 1);
+    const stream = Buffer.from(deliverStream(body));
+    stream[stream.length - 1] = 0x00;
+    const { decoder, messages, errors } = placing();
+    read(decoder, stream, 64 * 1024);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]!.replyCode).toBe(501);
+    expect(errors[0]!.message).toContain('frame-end');
+    expect(messages).toEqual([]);
+  });
+
+  it('a target the sink cannot make (it throws) is a 501 through the sink, never a throw out of readInto', () => {
+    const errors: ProtocolError[] = [];
+    const decoder = new FrameDecoder(
+      {
+        ...frameObjects(
+          () => {},
+          (e) => errors.push(e),
+        ),
+        bodyPart: () => {},
+        bodyTarget: () => {
+          throw new RangeError('Array buffer allocation failed');
+        },
+        bodyPlaced: () => {},
+      },
+      128 * 1024,
+    );
+    decoder.push(deliverStream(Buffer.alloc(200 * 1024)).subarray(0, 70 * 1024));
+    expect(() => decoder.readInto()).not.toThrow();
+    expect(errors.map((e) => e.replyCode)).toEqual([501]);
+    expect(errors[0]!.message).toContain('allocation failed');
+    expect(decoder.readInto()).toBeUndefined();
+  });
+
+  it('a sink without the in-place hooks is never asked for a target: all bytes come as chunks', () => {
+    const decoder = new FrameDecoder(
+      frameObjects(
+        () => {},
+        () => {},
+      ),
+      128 * 1024,
+    );
+    decoder.push(deliverStream(Buffer.alloc(200 * 1024)).subarray(0, 70 * 1024));
+    expect(decoder.readInto()).toBeUndefined();
   });
 });
 
