@@ -218,7 +218,8 @@ export function formatThroughput(
   });
   const title =
     `## throughput — median of ${config.repeat} run(s), ${int(config.n)} × ${config.bodySize} B persistent messages, ` +
-    `publish window ${config.window}, prefetch ${config.prefetch}; CPU = user+system of the client process`;
+    `publish window ${config.window}, prefetch ${config.prefetch}; publish and consume measured after ` +
+    `${int(config.warmUp)} warm-up messages; CPU = user+system of the client process`;
   return `${title}\n\n${table(header, rows)}`;
 }
 
