@@ -54,7 +54,7 @@ export class SlabReads {
     // Node calls buffer() for the next read right after this returns, so `used` must be advanced here.
     // Returning false would pause the socket: reading never stops while the connection lives.
     callback: (nread: number, buf: Uint8Array): boolean => {
-      if (buf === this.direct && this.direct !== undefined) {
+      if (buf === this.direct) {
         this.direct = undefined;
         this.placement?.placed(nread);
         return true;

@@ -278,6 +278,13 @@ export function frameObjects(onFrame: (frame: Frame) => void, onError: (err: Pro
  */
 export const IN_PLACE_MIN = 16 * 1024;
 
+/** What a sink threw, as the error the decoder reports (a ProtocolError stays as it is). */
+function asProtocolError(err: unknown): ProtocolError {
+  return err instanceof ProtocolError
+    ? err
+    : new ProtocolError(501, `frame decoding failed: ${(err as Error).message}`, { cause: err });
+}
+
 const BASIC_DELIVER_KEY = (ClassId.BASIC << 16) | 60;
 const BASIC_ACK_KEY = (ClassId.BASIC << 16) | 80;
 
@@ -350,9 +357,9 @@ export class FrameDecoder {
 
   /**
    * Where the next read should put its bytes: a view of the message body's own buffer when the frame being
-   * received in parts has at least {@link IN_PLACE_MIN} payload bytes to come and the sink offers a target
-   * ({@link FrameSink.bodyTarget}); undefined otherwise. Bytes read into it are reported with {@link placed},
-   * never pushed.
+   * received in parts has at least {@link IN_PLACE_MIN} payload bytes to come (or is being read in place
+   * already) and the sink offers a target ({@link FrameSink.bodyTarget}); undefined otherwise. Bytes read
+   * into it are reported with {@link placed}, never pushed.
    */
   readInto(): Buffer | undefined {
     if (this.failed || this.partsLeft <= 0 || this.sink.bodyTarget === undefined) return undefined;
@@ -363,7 +370,7 @@ export class FrameDecoder {
       return this.sink.bodyTarget(this.partsChannel, this.partsLeft);
     } catch (err) {
       // The sink could not make room (a body larger than memory allows): as for any failure of a sink.
-      this.fail(new ProtocolError(501, `frame decoding failed: ${(err as Error).message}`, { cause: err }));
+      this.fail(asProtocolError(err));
       return undefined;
     }
   }
@@ -390,7 +397,7 @@ export class FrameDecoder {
       if (this.partsLeft > 0) this.sink.bodyPlaced!(this.partsChannel, n);
       else this.lastPlaced = n;
     } catch (err) {
-      this.fail(new ProtocolError(501, `frame decoding failed: ${(err as Error).message}`, { cause: err }));
+      this.fail(asProtocolError(err));
     }
   }
 
@@ -404,11 +411,7 @@ export class FrameDecoder {
     try {
       this.consume(chunk);
     } catch (err) {
-      this.fail(
-        err instanceof ProtocolError
-          ? err
-          : new ProtocolError(501, `frame decoding failed: ${(err as Error).message}`, { cause: err }),
-      );
+      this.fail(asProtocolError(err));
     }
   }
 
