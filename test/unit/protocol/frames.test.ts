@@ -14,6 +14,7 @@ import {
   FRAME_OVERHEAD,
   type Frame,
   FrameDecoder,
+  type FrameSink,
   frameObjects,
   type Method,
   ProtocolError,
@@ -515,30 +516,36 @@ function deliverStream(body: Buffer): Buffer {
   return Buffer.concat([frames[0]!, ...frames.slice(2)]);
 }
 
-describe('FrameDecoder: body frames split across reads, to a sink that takes parts', () => {
-  /** A decoder whose sink appends body bytes into a ContentAssembler, as a channel does. */
-  function assembling() {
-    const assembler = new ContentAssembler();
-    const messages: ContentMessage[] = [];
-    const parts: Buffer[] = [];
-    const errors: ProtocolError[] = [];
-    const take = (m: ContentMessage | null) => m && messages.push(m);
-    const decoder = new FrameDecoder(
-      {
-        method: (_ch, m) => assembler.start(m),
-        header: (_ch, size, props) => take(assembler.header(size, props)),
-        body: (_ch, payload) => take(assembler.body(payload)),
-        bodyPart: (_ch, part) => {
-          parts.push(part);
-          take(assembler.body(part));
-        },
-        heartbeat: () => {},
-        error: (e) => errors.push(e),
-      },
-      128 * 1024,
-    );
-    return { decoder, messages, parts, errors };
+/**
+ * A decoder whose sink appends body bytes into a ContentAssembler, as a channel does; with `inPlace`, also
+ * the hooks a channel gives for reads in place (the assembler's target and placed).
+ */
+function assemblingDecoder({ inPlace }: { inPlace: boolean }) {
+  const assembler = new ContentAssembler();
+  const messages: ContentMessage[] = [];
+  const parts: Buffer[] = [];
+  const errors: ProtocolError[] = [];
+  const take = (m: ContentMessage | null) => m && messages.push(m);
+  const sink: FrameSink = {
+    method: (_ch, m) => assembler.start(m),
+    header: (_ch, size, props) => take(assembler.header(size, props)),
+    body: (_ch, payload) => take(assembler.body(payload)),
+    bodyPart: (_ch, part) => {
+      parts.push(part);
+      take(assembler.body(part));
+    },
+    heartbeat: () => {},
+    error: (e) => errors.push(e),
+  };
+  if (inPlace) {
+    sink.bodyTarget = (_ch, n) => assembler.target(n) ?? undefined;
+    sink.bodyPlaced = (_ch, n) => take(assembler.placed(n));
   }
+  return { decoder: new FrameDecoder(sink, 128 * 1024), messages, parts, errors };
+}
+
+describe('FrameDecoder: body frames split across reads, to a sink that takes parts', () => {
+  const assembling = () => assemblingDecoder({ inPlace: false });
 
   it('a 1 MiB body in 8 frames read in 64 KiB chunks is allocated once (the body), never per frame', () => {
     const body = Buffer.alloc(1024 * 1024);
@@ -594,27 +601,7 @@ describe('FrameDecoder: body frames split across reads, to a sink that takes par
 });
 
 describe('FrameDecoder: body bytes read in place, into the body’s own buffer', () => {
-  /** As `assembling()` above, with the in-place hooks a channel gives: the assembler's target and placed. */
-  function placing() {
-    const assembler = new ContentAssembler();
-    const messages: ContentMessage[] = [];
-    const errors: ProtocolError[] = [];
-    const take = (m: ContentMessage | null) => m && messages.push(m);
-    const decoder = new FrameDecoder(
-      {
-        method: (_ch, m) => assembler.start(m),
-        header: (_ch, size, props) => take(assembler.header(size, props)),
-        body: (_ch, payload) => take(assembler.body(payload)),
-        bodyPart: (_ch, part) => take(assembler.body(part)),
-        bodyTarget: (_ch, n) => assembler.target(n) ?? undefined,
-        bodyPlaced: (_ch, n) => take(assembler.placed(n)),
-        heartbeat: () => {},
-        error: (e) => errors.push(e),
-      },
-      128 * 1024,
-    );
-    return { decoder, messages, errors };
-  }
+  const placing = () => assemblingDecoder({ inPlace: true });
 
   /**
    * Feeds `stream` the way SlabReads does: before each read it asks the decoder where the bytes should go
