@@ -37,6 +37,7 @@ const REQUESTED = 0; // calls the caller asked for (two-thread); -1 tells the wo
 const CONFIRMED = 1; // confirms the worker has seen
 const STOP = 2; // 1: the worker-driven loop ends
 const READY = 3; // 1 once the worker's channel is open
+const FAILED = 4; // 1 when a publish of the worker was not confirmed
 
 interface WorkerInit {
   shared: Int32Array;
@@ -51,14 +52,8 @@ async function open(): Promise<{ conn: Connection; ch: Channel }> {
   return { conn, ch };
 }
 
-function publish(ch: Channel, queue: string, confirmed: () => void): void {
-  ch.publishConfirmed({ exchange: '', routingKey: queue }, BODY, PERSISTENT, {
-    resolve: confirmed,
-    reject: (err: Error) => {
-      console.error(`sync-floor: a publish was not confirmed: ${err.message}`);
-      process.exit(1);
-    },
-  });
+function publish(ch: Channel, queue: string, confirmed: () => void, failed: (err: Error) => void): void {
+  ch.publishConfirmed({ exchange: '', routingKey: queue }, BODY, PERSISTENT, { resolve: confirmed, reject: failed });
 }
 
 interface Round {
@@ -68,7 +63,7 @@ interface Round {
 
 async function awaited(queue: string): Promise<Round> {
   const { conn, ch } = await open();
-  const one = () => new Promise<void>((resolve) => publish(ch, queue, resolve));
+  const one = () => new Promise<void>((resolve, reject) => publish(ch, queue, resolve, reject));
   for (let i = 0; i < WARM_UP; i++) await one();
   const cpu = process.cpuUsage();
   const start = performance.now();
@@ -100,6 +95,10 @@ async function threaded(mode: Mode, queue: string): Promise<Round> {
       Atomics.notify(shared, REQUESTED);
     }
     for (let seen = Atomics.load(shared, CONFIRMED); seen < i + 1; seen = Atomics.load(shared, CONFIRMED)) {
+      if (Atomics.load(shared, FAILED) === 1) {
+        void worker.terminate();
+        throw new Error('sync-floor: a publish of the worker was not confirmed (see its output)');
+      }
       Atomics.wait(shared, CONFIRMED, seen, 1000);
     }
   }
@@ -126,6 +125,12 @@ async function workerMain({ shared, mode, queue }: WorkerInit): Promise<void> {
     Atomics.store(shared, CONFIRMED, confirmed);
     Atomics.notify(shared, CONFIRMED);
   };
+  // The caller blocks in Atomics.wait and sees no events: a failure reaches it through shared memory.
+  const failed = (err: Error) => {
+    console.error(`sync-floor worker: a publish was not confirmed: ${err.message}`);
+    Atomics.store(shared, FAILED, 1);
+    Atomics.notify(shared, CONFIRMED);
+  };
   await new Promise<void>((finish) => {
     if (mode === 'two-thread') {
       // As SyncRabbitMQ's worker: blocks on the next request right after answering, outside the loop's turn.
@@ -135,10 +140,15 @@ async function workerMain({ shared, mode, queue }: WorkerInit): Promise<void> {
         if (requested === -1) finish();
         else if (requested === confirmed) setImmediate(wait);
         else
-          publish(ch, queue, () => {
-            done();
-            setImmediate(wait);
-          });
+          publish(
+            ch,
+            queue,
+            () => {
+              done();
+              setImmediate(wait);
+            },
+            failed,
+          );
       };
       Atomics.store(shared, READY, 1);
       wait();
@@ -146,10 +156,15 @@ async function workerMain({ shared, mode, queue }: WorkerInit): Promise<void> {
       const next = () => {
         if (Atomics.load(shared, STOP) === 1) finish();
         else
-          publish(ch, queue, () => {
-            done();
-            next();
-          });
+          publish(
+            ch,
+            queue,
+            () => {
+              done();
+              next();
+            },
+            failed,
+          );
       };
       Atomics.store(shared, READY, 1);
       next();
