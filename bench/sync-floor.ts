@@ -38,6 +38,7 @@ const CONFIRMED = 1; // confirms the worker has seen
 const STOP = 2; // 1: the worker-driven loop ends
 const READY = 3; // 1 once the worker's channel is open
 const FAILED = 4; // 1 when a publish of the worker was not confirmed
+const SLOTS = 5;
 
 interface WorkerInit {
   shared: Int32Array;
@@ -74,7 +75,7 @@ async function awaited(queue: string): Promise<Round> {
 }
 
 async function threaded(mode: Mode, queue: string): Promise<Round> {
-  const shared = new Int32Array(new SharedArrayBuffer(16));
+  const shared = new Int32Array(new SharedArrayBuffer(SLOTS * Int32Array.BYTES_PER_ELEMENT));
   // Under tsx the worker needs its loader registered before it imports this TypeScript file.
   const source = `(async () => { const { register } = await import('tsx/esm/api'); register(); await import(${JSON.stringify(import.meta.url)}); })()`;
   const worker = new Worker(source, { eval: true, workerData: { shared, mode, queue } satisfies WorkerInit });
