@@ -49,17 +49,26 @@ export class PublishWindow {
   /** Resolves once `warmUp` publishes are confirmed (at once for 0); the window stays full across it. */
   readonly warmedUp: Promise<void> = this.warm.promise;
 
+  private readonly every: number;
+  private readonly onEvery: (confirmed: number) => void;
+  private readonly warmUp: number;
+
   constructor(
     readonly n: number,
     readonly window: number,
     readonly body: Buffer,
-    /** Called every `every` confirms with the count so far (0: never). */
-    readonly every = 0,
-    readonly onEvery: (confirmed: number) => void = () => {},
-    /** How many of the `n` publishes come before {@link warmedUp}. */
-    readonly warmUp = 0,
+    options: {
+      /** Calls `onEvery` every this many confirms with the count so far (default 0: never). */
+      every?: number;
+      onEvery?: (confirmed: number) => void;
+      /** How many of the `n` publishes come before {@link warmedUp} (default 0). */
+      warmUp?: number;
+    } = {},
   ) {
-    if (warmUp === 0) this.warm.resolve();
+    this.every = options.every ?? 0;
+    this.onEvery = options.onEvery ?? (() => {});
+    this.warmUp = options.warmUp ?? 0;
+    if (this.warmUp === 0) this.warm.resolve();
   }
 
   readonly onConfirm = (): void => {
@@ -131,6 +140,21 @@ export class DeliveryCounter {
   readonly onError = (err: unknown): void => {
     this.settle.reject(err);
   };
+}
+
+/**
+ * The stopwatch of a run with a warm-up: `watch` as it is when there is none, otherwise a new one started
+ * once the warm-up is over (or the run ended, failing, before that).
+ */
+export async function afterWarmUp(
+  watch: Stopwatch,
+  warmUp: number,
+  warmedUp: Promise<void>,
+  done: Promise<void>,
+): Promise<Stopwatch> {
+  if (warmUp === 0) return watch;
+  await Promise.race([warmedUp, done]);
+  return new Stopwatch();
 }
 
 /** A point a run reaches once: a promise with its resolver at hand. */

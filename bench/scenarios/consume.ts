@@ -1,5 +1,5 @@
 /** consume+ack: a queue pre-filled with n messages, prefetch `prefetch`, one basic.ack per delivery. */
-import { DeliveryCounter, makeBody, Stopwatch } from '../measure.js';
+import { afterWarmUp, DeliveryCounter, makeBody, Stopwatch } from '../measure.js';
 import type { Scenario } from './types.js';
 
 const consume: Scenario = {
@@ -20,10 +20,7 @@ const consume: Scenario = {
     const consumer = await client.openConsumer!({ url, queue, prefetch: config.prefetch }, counter);
     let watch = new Stopwatch();
     await consumer.start();
-    if (config.warmUp > 0) {
-      await Promise.race([counter.warmedUp, counter.done]);
-      watch = new Stopwatch();
-    }
+    watch = await afterWarmUp(watch, config.warmUp, counter.warmedUp, counter.done);
     await counter.done;
     const result = watch.stop(n);
     await consumer.close();

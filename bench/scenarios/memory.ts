@@ -24,7 +24,10 @@ const memory: Scenario = {
       const m = process.memoryUsage();
       samples.push({ messages, rss: m.rss, heapUsed: m.heapUsed });
     };
-    const window = new PublishWindow(n, config.window, makeBody(config.bodySize), config.rssEvery, sample);
+    const window = new PublishWindow(n, config.window, makeBody(config.bodySize), {
+      every: config.rssEvery,
+      onEvery: sample,
+    });
     const publisher = await client.openPublisher!({ url, queue }, window);
     sample(0);
     const watch = new Stopwatch();

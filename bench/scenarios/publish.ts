@@ -1,5 +1,5 @@
 /** publish+confirm: n persistent messages into a fresh queue, at most `window` unconfirmed at once. */
-import { makeBody, PublishWindow, Stopwatch } from '../measure.js';
+import { afterWarmUp, makeBody, PublishWindow, Stopwatch } from '../measure.js';
 import type { Scenario } from './types.js';
 
 const publish: Scenario = {
@@ -13,18 +13,12 @@ const publish: Scenario = {
 
   async run(client, { url, queue, n, config }) {
     // The warm-up's publishes go first through the same window; only the n after them are measured.
-    const window = new PublishWindow(
-      config.warmUp + n,
-      config.window,
-      makeBody(config.bodySize),
-      0,
-      () => {},
-      config.warmUp,
-    );
+    const { warmUp } = config;
+    const window = new PublishWindow(warmUp + n, config.window, makeBody(config.bodySize), { warmUp });
     const publisher = await client.openPublisher!({ url, queue }, window);
+    let watch = new Stopwatch();
     const all = window.run(publisher);
-    await Promise.race([window.warmedUp, all]);
-    const watch = new Stopwatch();
+    watch = await afterWarmUp(watch, warmUp, window.warmedUp, all);
     await all;
     const result = watch.stop(n);
     await publisher.close();
