@@ -132,7 +132,19 @@ async function workerMain({ shared, mode, queue }: WorkerInit): Promise<void> {
     Atomics.store(shared, FAILED, 1);
     Atomics.notify(shared, CONFIRMED);
   };
+  /** One publish; once it is confirmed the caller is told, then `then` runs. */
+  const publishThen = (then: () => void) =>
+    publish(
+      ch,
+      queue,
+      () => {
+        done();
+        then();
+      },
+      failed,
+    );
   await new Promise<void>((finish) => {
+    Atomics.store(shared, READY, 1);
     if (mode === 'two-thread') {
       // As SyncRabbitMQ's worker: blocks on the next request right after answering, outside the loop's turn.
       const wait = () => {
@@ -140,34 +152,14 @@ async function workerMain({ shared, mode, queue }: WorkerInit): Promise<void> {
         const requested = Atomics.load(shared, REQUESTED);
         if (requested === -1) finish();
         else if (requested === confirmed) setImmediate(wait);
-        else
-          publish(
-            ch,
-            queue,
-            () => {
-              done();
-              setImmediate(wait);
-            },
-            failed,
-          );
+        else publishThen(() => setImmediate(wait));
       };
-      Atomics.store(shared, READY, 1);
       wait();
     } else {
       const next = () => {
         if (Atomics.load(shared, STOP) === 1) finish();
-        else
-          publish(
-            ch,
-            queue,
-            () => {
-              done();
-              next();
-            },
-            failed,
-          );
+        else publishThen(next);
       };
-      Atomics.store(shared, READY, 1);
       next();
     }
   });
