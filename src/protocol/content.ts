@@ -65,19 +65,15 @@ export class ContentAssembler {
       throw new ProtocolError(501, `content body of ${total} bytes exceeds the declared ${this.bodySize}`);
     }
     if (this.received === 0 && total === this.bodySize) return this.complete(payload);
-    if (this.gathered === null) {
-      if (this.first === null) {
-        this.first = payload;
-        this.received = total;
-        return null;
-      }
-      this.gathered = Buffer.allocUnsafe(this.bodySize);
-      this.first.copy(this.gathered, 0);
-      this.first = null;
+    if (this.gathered === null && this.first === null) {
+      this.first = payload;
+      this.received = total;
+      return null;
     }
-    payload.copy(this.gathered, this.received);
+    const gathered = this.gather();
+    payload.copy(gathered, this.received);
     this.received = total;
-    return total === this.bodySize ? this.complete(this.gathered) : null;
+    return total === this.bodySize ? this.complete(gathered) : null;
   }
 
   /**
@@ -87,6 +83,12 @@ export class ContentAssembler {
    */
   target(n: number): Buffer | null {
     if (this.properties === null || n <= 0 || this.received + n > this.bodySize) return null;
+    this.handed = this.gather().subarray(this.received, this.received + n);
+    return this.handed;
+  }
+
+  /** The body's own buffer, allocated on first need, with the part held as a view (if any) copied in. */
+  private gather(): Buffer {
     if (this.gathered === null) {
       this.gathered = Buffer.allocUnsafe(this.bodySize);
       if (this.first !== null) {
@@ -94,8 +96,7 @@ export class ContentAssembler {
         this.first = null;
       }
     }
-    this.handed = this.gathered.subarray(this.received, this.received + n);
-    return this.handed;
+    return this.gathered;
   }
 
   /**
